@@ -1,0 +1,29 @@
+# The two commands of the README:  `make sample` (main job on the embedded sample) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup sample test test-slow ui
+
+$(STAMP): pyproject.toml scripts/system_deps.sh
+	bash scripts/system_deps.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: these wheels are the ones on the build machines' local wheel store.
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+sample: setup
+	$(VENV)/bin/spatialmix run-sample
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+test-slow: setup
+	$(VENV)/bin/pytest -q -m slow
+
+ui: setup
+	$(VENV)/bin/spatialmix ui

@@ -1,0 +1,118 @@
+"""`spatialmix`: write or serve the sample mirror, ingest sources through Dagster, run the main job."""
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.mirror_server import MirrorServer
+from pipeline.sample_mirror import write_sample_mirror
+
+from .runner import StepResult, ensure_dagster_home, materialize_keys
+
+
+def _workspace_config(args: argparse.Namespace, mirror: str | None) -> dict:
+    """Run config for the `workspace` resource (also exported, for code that reads the environment)."""
+    config = {}
+    if args.data_root:
+        config["data_root"] = os.environ["SPATIALMIX_DATA_ROOT"] = str(Path(args.data_root).resolve())
+    if mirror:
+        config["mirror"] = os.environ["SPATIALMIX_MIRROR"] = mirror
+    if args.workers:
+        config["workers"] = args.workers
+    return {"resources": {"workspace": {"config": config}}}
+
+
+def _source_keys(defs, sources: list[str]):
+    import dagster as dg
+
+    keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys()]
+    groups = {k: defs.resolve_asset_graph().get(k).group_name for k in keys}
+    chosen = []
+    for source in sources:
+        mine = [k for k in keys if groups[k] == "sources" and k.path[-1].startswith(f"{source}_")]
+        if not mine:
+            names = sorted({k.path[-1].rsplit("_", 1)[0] for k in keys if groups[k] == "sources"})
+            raise SystemExit(f"unknown source {source!r}; known: {', '.join(names)}")
+        chosen += mine
+    return [dg.AssetKey(k.path) for k in chosen]
+
+
+def print_summary(steps: list[StepResult]) -> None:
+    print("\nasset                              runs  summary")
+    by_key: dict[str, list[StepResult]] = {}
+    for s in steps:
+        by_key.setdefault(s.key, []).append(s)
+    for key, runs in by_key.items():
+        numbers = {}
+        for r in runs:
+            for k, v in r.metadata.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    numbers[k] = numbers.get(k, 0) + v
+        shown = ", ".join(f"{k}={v:,}" for k, v in list(numbers.items())[:6])
+        failed = {c for r in runs for c in r.failed_checks}
+        print(f"{key:34s} {len(runs):4d}  {shown}" + (f"  FAILED CHECKS: {sorted(failed)}" if failed else ""))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    ensure_dagster_home()
+    config = _workspace_config(args, args.mirror)
+    from .definitions import defs
+
+    steps = materialize_keys(defs, _source_keys(defs, args.sources), config)
+    print_summary(steps)
+    print(f"\nruns recorded in DAGSTER_HOME={os.environ['DAGSTER_HOME']} (see them with `spatialmix ui`)")
+    return 1 if any(s.failed_checks for s in steps) else 0
+
+
+def cmd_sample_mirror(args: argparse.Namespace) -> int:
+    root = write_sample_mirror(Path(args.dir))
+    print(f"sample mirror written to {root}")
+    return 0
+
+
+def cmd_serve_mirror(args: argparse.Namespace) -> int:
+    with MirrorServer(Path(args.dir), port=args.port) as server:
+        print(f"serving {args.dir} at {server.url} (Ctrl-C to stop)", flush=True)
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    ensure_dagster_home()
+    return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", *args.rest])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="spatialmix", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sample-mirror", help="write the embedded sample mirror into DIR")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_sample_mirror)
+
+    p = sub.add_parser("serve-mirror", help="serve a mirror folder over loopback HTTP")
+    p.add_argument("dir")
+    p.add_argument("--port", type=int, default=8765)
+    p.set_defaults(func=cmd_serve_mirror)
+
+    p = sub.add_parser("ingest", help="materialize the assets of one or more sources (all shards)")
+    p.add_argument("sources", nargs="+")
+    p.add_argument("--mirror", help="mirror root (folder, file:// or http:// URL); default: real upstream")
+    p.add_argument("--data-root", help="LLaVA data root (default ./playground/data)")
+    p.add_argument("--workers", type=int, default=0, help="image worker processes (default: all cores)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ui", help="open `dagster dev` on the project's instance")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_ui)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""The code location: every area's definitions merged, with the shared `workspace` resource bound."""
+from __future__ import annotations
+
+import dagster as dg
+
+from . import sources
+from .resources import Workspace
+
+defs = dg.Definitions.merge(
+    sources.defs,
+    dg.Definitions(resources={"workspace": Workspace()}),
+)

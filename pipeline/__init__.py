@@ -1,0 +1,1 @@
+"""spatialmix data engine: fetching, image normalization, records and sources. No Dagster here."""

@@ -1,0 +1,42 @@
+"""Write-then-rename helpers: a killed process never leaves a half-written output under its final name."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path, tmp_dir: Path | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to `dest` (or in `tmp_dir`, same file system); rename on success."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    folder = tmp_dir or dest.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_bytes(dest: Path, data: bytes, tmp_dir: Path | None = None) -> None:
+    with atomic_path(dest, tmp_dir) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(dest: Path, text: str) -> None:
+    write_bytes(dest, text.encode("utf-8"))
+
+
+def write_table(dest: Path, table: pa.Table) -> None:
+    """Parquet is the project's one table format (zstd, readable by polars, pyarrow and datasets)."""
+    with atomic_path(dest) as tmp:
+        pq.write_table(table, tmp, compression="zstd")

@@ -1,0 +1,72 @@
+"""The conversation record contract (DESIGN.md): one function decides whether a record is valid.
+
+Rules, each a named rejection reason: turns alternate human/gpt starting with human; no empty turn;
+an image sample has exactly one `<image>` token at the start of the first human turn; a text-only
+sample has none; the image exists under the data root."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+IMAGE_TOKEN = "<image>"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    detail: str = ""
+
+
+def move_image_token_first(conversations: list[dict[str, Any]]) -> bool:
+    """LLaVA's loader strips `<image>` from the first human turn and puts it back at the start.
+
+    Some upstream records (part of the 665K) carry it at the end; we apply the same rule once at
+    ingest so the stored record already matches the contract. Returns True if the record changed."""
+    first = conversations[0] if conversations else None
+    if not first or not isinstance(first.get("value"), str):
+        return False
+    value = first["value"]
+    if value.count(IMAGE_TOKEN) != 1 or value.startswith(IMAGE_TOKEN + "\n"):
+        return False
+    rest = value.replace(IMAGE_TOKEN, "").strip()
+    first["value"] = f"{IMAGE_TOKEN}\n{rest}"
+    return True
+
+
+def check_record(image: str | None, conversations: Any,
+                 image_exists: Callable[[str], bool] | None = None) -> Rejection | None:
+    """Return why the record breaks the contract, or None when it is valid."""
+    if not isinstance(conversations, list) or not conversations:
+        return Rejection("no_conversation", "conversations missing or empty")
+    for i, turn in enumerate(conversations):
+        if not isinstance(turn, dict) or turn.get("from") not in ("human", "gpt"):
+            return Rejection("bad_turn", f"turn {i} has no human/gpt speaker")
+        expected = "human" if i % 2 == 0 else "gpt"
+        if turn["from"] != expected:
+            return Rejection("turns_not_alternating", f"turn {i} is {turn['from']}, expected {expected}")
+        value = turn.get("value")
+        if not isinstance(value, str) or not value.strip():
+            return Rejection("empty_turn", f"turn {i} is empty")
+    if len(conversations) % 2:
+        return Rejection("unanswered_turn", "last human turn has no answer")
+    tokens = sum(t["value"].count(IMAGE_TOKEN) for t in conversations)
+    if image:
+        if tokens != 1 or not conversations[0]["value"].startswith(IMAGE_TOKEN):
+            return Rejection("image_token", f"{tokens} <image> tokens; need one at the start of turn 0")
+        if image_exists is not None and not image_exists(image):
+            return Rejection("image_missing", image)
+    elif tokens:
+        return Rejection("image_token", f"text-only sample has {tokens} <image> tokens")
+    return None
+
+
+def exists_under(data_root: Path) -> Callable[[str], bool]:
+    """An `image_exists` callback that also refuses paths escaping the data root."""
+    root = data_root.resolve()
+
+    def exists(rel: str) -> bool:
+        p = (root / rel).resolve()
+        return p.is_relative_to(root) and p.is_file()
+
+    return exists

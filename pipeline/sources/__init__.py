@@ -1,0 +1,1 @@
+"""One module per kind of upstream source; `registry.SOURCES` names them all."""

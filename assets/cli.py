@@ -65,6 +65,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if any(s.failed_checks for s in steps) else 0
 
 
+def cmd_run_sample(args: argparse.Namespace) -> int:
+    """The main job: write the sample mirror, serve it on loopback HTTP, materialize every asset."""
+    import dagster as dg
+
+    ensure_dagster_home()
+    args.data_root = args.data_root or "playground/data"
+    root = write_sample_mirror(Path(args.mirror_dir))
+    with MirrorServer(root) as server:
+        config = _workspace_config(args, server.url)
+        from .definitions import defs
+
+        keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[-1] not in args.skip]
+        steps = materialize_keys(defs, [dg.AssetKey(k.path) for k in keys], config)
+    print_summary(steps)
+    print(f"\ndata root:  {os.environ['SPATIALMIX_DATA_ROOT']}\nmirror:     {root} (served at {server.url})")
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}: open the UI with `make ui` (or `.venv/bin/spatialmix ui`)")
+    return 1 if any(s.failed_checks for s in steps) else 0
+
+
 def cmd_sample_mirror(args: argparse.Namespace) -> int:
     root = write_sample_mirror(Path(args.dir))
     print(f"sample mirror written to {root}")
@@ -105,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", help="LLaVA data root (default ./playground/data)")
     p.add_argument("--workers", type=int, default=0, help="image worker processes (default: all cores)")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("run-sample", help="the main job on the embedded sample (no network)")
+    p.add_argument("--mirror-dir", default="playground/sample_mirror")
+    p.add_argument("--data-root", help="LLaVA data root (default ./playground/data)")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--skip", nargs="*", default=[], help="asset names not to materialize")
+    p.set_defaults(func=cmd_run_sample)
 
     p = sub.add_parser("ui", help="open `dagster dev` on the project's instance")
     p.add_argument("rest", nargs=argparse.REMAINDER)

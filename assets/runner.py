@@ -32,6 +32,10 @@ class StepResult:
     failed_checks: list[str] = field(default_factory=list)
 
 
+# Progress lines are INFO; Dagster's own step events are DEBUG and would bury them on a terminal.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def _plain(value: object) -> object:
     return getattr(value, "value", value)
 
@@ -50,7 +54,7 @@ def materialize_keys(defs: dg.Definitions, keys: Iterable[dg.AssetKey], run_conf
         for partition in (pdef.get_partition_keys() if pdef else [None]):
             label = key.to_user_string() + (f"[{partition}]" if partition else "")
             log(f"materializing {label}")
-            res = job.execute_in_process(run_config=run_config, instance=instance, partition_key=partition,
+            res = job.execute_in_process(run_config=run_config | QUIET, instance=instance, partition_key=partition,
                                          asset_selection=[key], tags=tags or {}, raise_on_error=True)
             step = StepResult(key.to_user_string(), partition, res.run_id)
             for event in res.get_asset_materialization_events():

@@ -142,9 +142,7 @@ def source_assets() -> list[dg.AssetsDefinition]:
 
 def ingest_jobs() -> list:
     """`ingest_<source>`: the shard partitions of one image source, for `dagster job backfill`."""
-    return [dg.define_asset_job(f"ingest_{n}", selection=[f"{n}_images"],
-                                partitions_def=dg.StaticPartitionsDefinition(shard_keys(s.shards)))
-            for n, s in IMAGE_SOURCES.items()]
+    return [dg.define_asset_job(f"ingest_{n}", selection=[f"{n}_images"]) for n in IMAGE_SOURCES]
 
 
 defs = dg.Definitions(assets=source_assets(), jobs=ingest_jobs())

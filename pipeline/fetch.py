@@ -62,12 +62,12 @@ def _sidecar(dest: Path) -> Path:
     return dest.with_name(dest.name + ".src.json")
 
 
-def _is_complete(dest: Path, url: str, expected: Expected) -> bool:
+def _is_complete(dest: Path, identity: str, expected: Expected) -> bool:
     side = _sidecar(dest)
     if not (dest.exists() and side.exists()):
         return False
     meta = json.loads(side.read_text())
-    if meta.get("url") != url:
+    if meta.get("url") != identity:
         return False
     size = dest.stat().st_size
     if expected.size is not None and size != expected.size:
@@ -85,18 +85,18 @@ def _sha256_of(path: Path) -> "hashlib._Hash":
     return h
 
 
-def _finish(part: Path, dest: Path, url: str, expected: Expected, digest: str) -> int:
+def _finish(part: Path, dest: Path, identity: str, expected: Expected, digest: str) -> int:
     size = part.stat().st_size
     if expected.size is not None and size != expected.size:
         part.unlink(missing_ok=True)
-        raise FetchError(f"{url}: size {size} != expected {expected.size}", permanent=True)
+        raise FetchError(f"{identity}: size {size} != expected {expected.size}", permanent=True)
     if expected.sha256 is not None and digest != expected.sha256:
         part.unlink(missing_ok=True)
-        raise FetchError(f"{url}: sha256 {digest} != expected {expected.sha256}", permanent=True)
+        raise FetchError(f"{identity}: sha256 {digest} != expected {expected.sha256}", permanent=True)
     os.replace(part, dest)
     side = _sidecar(dest)
     tmp = side.with_name(side.name + ".tmp")
-    tmp.write_text(json.dumps({"url": url, "bytes": size, "sha256": digest}))
+    tmp.write_text(json.dumps({"url": identity, "bytes": size, "sha256": digest}))
     os.replace(tmp, side)
     return size
 
@@ -152,24 +152,28 @@ def _http_once(session: requests.Session, url: str, part: Path, timeout: float, 
         return h.hexdigest()
 
 
-def fetch(url: str, dest: Path, expected: Expected = Expected(), *, retries: int = 5,
-          backoff: float = 1.0, timeout: float = 60.0, log: Log = default_log,
+def fetch(url: str, dest: Path, expected: Expected = Expected(), *, identity: str | None = None,
+          retries: int = 5, backoff: float = 1.0, timeout: float = 60.0, log: Log = default_log,
           session: requests.Session | None = None) -> FetchResult:
-    """Make `dest` a complete, verified copy of `url` (http(s)://, file:// or a local path)."""
+    """Make `dest` a complete, verified copy of `url` (http(s)://, file:// or a local path).
+
+    `identity` names what the file is (the upstream URL when `url` is a mirror of it), so moving a
+    mirror (another port, another folder) does not trigger a new download."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if _is_complete(dest, url, expected):
+    identity = identity or url
+    if _is_complete(dest, identity, expected):
         return FetchResult(dest, dest.stat().st_size, downloaded=False)
     part = dest.with_name(dest.name + ".part")
     local = _local_source(url)
     if local is not None:
         digest = _copy_local(local, part, url, log)
-        return FetchResult(dest, _finish(part, dest, url, expected, digest), downloaded=True)
+        return FetchResult(dest, _finish(part, dest, identity, expected, digest), downloaded=True)
     session = session or requests.Session()
     delay = backoff
     for attempt in range(1, retries + 1):
         try:
             digest = _http_once(session, url, part, timeout, log)
-            return FetchResult(dest, _finish(part, dest, url, expected, digest), downloaded=True)
+            return FetchResult(dest, _finish(part, dest, identity, expected, digest), downloaded=True)
         except FetchError as err:
             if err.permanent or attempt == retries:
                 raise

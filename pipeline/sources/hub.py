@@ -27,7 +27,8 @@ class HubFile:
         """Return the local file and the commit it came from (`mirror` when served by a mirror)."""
         dest = cache / Path(self.filename).name
         if mirror:
-            return fetch(mirror_url(self.mirror_location(), mirror), dest, log=log), "mirror"
+            location = self.mirror_location()
+            return fetch(mirror_url(location, mirror), dest, identity=location, log=log), "mirror"
         from huggingface_hub import HfApi, hf_hub_download  # imported late: HF_* env is read at import
 
         commit = self.revision
@@ -36,4 +37,4 @@ class HubFile:
             log(f"{self.repo_id}@{self.revision} resolved to commit {commit}")
         local = hf_hub_download(self.repo_id, self.filename, repo_type=self.repo_type, revision=commit)
         # hub cache -> our cache through the same verified, atomic copy as any other file
-        return fetch(os.fspath(local), dest, log=log), commit
+        return fetch(os.fspath(local), dest, identity=f"{self.mirror_location()}@{commit}", log=log), commit

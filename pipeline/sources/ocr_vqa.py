@@ -67,7 +67,8 @@ class OcrVqaSource:
             ext = PurePosixPath(urllib.parse.urlsplit(url).path).suffix.lower() or ".jpg"
             name = f"{book_id}{ext}"
             try:
-                fetch(mirror_url(url, mirror), raw_dir / name, retries=3, backoff=0.5, timeout=30, log=lambda _: None)
+                fetch(mirror_url(url, mirror), raw_dir / name, identity=url, retries=3, backoff=0.5, timeout=30,
+                      log=lambda _: None)
                 return book_id, name, None
             except (FetchError, OSError) as err:
                 return book_id, None, str(err)

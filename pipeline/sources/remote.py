@@ -21,4 +21,4 @@ class RemoteFile:
 
     def fetch(self, cache: Path, mirror: str | None, log: Log = default_log) -> FetchResult:
         expected = Expected() if mirror else Expected(self.size, self.sha256)
-        return fetch(mirror_url(self.url, mirror), cache / self.filename, expected, log=log)
+        return fetch(mirror_url(self.url, mirror), cache / self.filename, expected, identity=self.url, log=log)

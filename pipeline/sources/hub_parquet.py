@@ -1,0 +1,175 @@
+"""Parquet datasets on the Hugging Face hub: which files make a split, fetching them, streaming their rows.
+
+A hub dataset's split is a glob over repo files (the README's `configs: data_files`, e.g.
+`vqav2/train-*`). The file list is resolved once, at the pinned revision, and locked in the cache
+(`<cache>/<source>/files.json`) so every later step and re-run sees exactly the same shards and
+therefore the same image names. Files are listed
+- on the hub: `HfApi.list_repo_files` at the revision (a branch is resolved to its commit first);
+- in a local mirror folder (or file://): by globbing the repo folder, shaped like the hub repo;
+- in an HTTP mirror: from the hub's tree API answer mirrored at
+  `<mirror>/huggingface.co/api/datasets/<repo>/tree/<revision>/<folder>` (an HTTP server cannot glob).
+Rows are read in record batches, so memory is bounded by one Parquet row group plus one batch,
+whatever the shard size."""
+from __future__ import annotations
+
+import fnmatch
+import json
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterator
+
+import pyarrow.parquet as pq
+
+from ..atomic import write_text
+from ..fetch import FetchResult, fetch, mirror_url
+from ..layout import Layout
+from ..progress import Log, default_log
+from ..records import IMAGE_TOKEN, Rejection
+from .hub import HubFile
+
+HUB = "https://huggingface.co"
+READ_BUFFER = 1 << 20  # buffered (not pre-buffered) column reads: pages stream instead of whole chunks
+
+# A row converter: the Parquet row (a dict) -> LLaVA turns ("<image>\n" already on the first human turn)
+# or the reason it cannot become a record.
+Converter = Callable[[dict[str, Any]], "list[dict[str, str]] | Rejection"]
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """One source backed by Parquet files of a hub dataset repo."""
+
+    name: str                    # our source name: data root folder, tables folder, asset prefix
+    repo_id: str
+    revision: str                # commit sha to pin; a branch is resolved once and locked at download
+    splits: dict[str, str]       # split -> glob over repo paths (the README `configs:` data_files)
+    text_column: str             # "texts" (the_cauldron) or "messages" (OpenSpaces)
+    convert: Converter
+    expected_rows: dict[str, int]  # upstream row counts per split, for reports
+    image_column: str = "images"
+
+    def folder_of(self, split: str) -> str:
+        return str(PurePosixPath(self.splits[split]).parent)
+
+    def file(self, filename: str, commit: str) -> HubFile:
+        return HubFile(self.repo_id, filename, commit)
+
+    def lock_path(self, layout: Layout) -> Path:
+        return layout.cache(self.name) / "files.json"
+
+
+@dataclass(frozen=True)
+class Locked:
+    """The resolved file list of a source: commit ("mirror" when served by a mirror) and files per split."""
+
+    commit: str
+    files: dict[str, list[str]]
+
+    def local(self, layout: Layout, source: str, split: str) -> list[Path]:
+        return [layout.cache(source) / PurePosixPath(f).name for f in self.files[split]]
+
+
+def _list_hub(ds: HubDataset, log: Log) -> tuple[str, list[str]]:
+    from huggingface_hub import HfApi  # imported late: HF_* env is read at import
+
+    api = HfApi()
+    commit = ds.revision
+    if len(commit) != 40:
+        commit = api.repo_info(ds.repo_id, repo_type="dataset", revision=ds.revision).sha
+        log(f"{ds.repo_id}@{ds.revision} resolved to commit {commit}")
+    return commit, api.list_repo_files(ds.repo_id, repo_type="dataset", revision=commit)
+
+
+def image_first(turns: list[dict[str, str]]) -> list[dict[str, str]] | Rejection:
+    """Put `<image>` at the start of the first human turn (the record contract), refusing an empty
+    question (which would otherwise pass as the bare token)."""
+    if not turns or not turns[0]["value"].strip():
+        return Rejection("empty_turn", "turn 0 is empty")
+    turns[0]["value"] = f"{IMAGE_TOKEN}\n{turns[0]['value']}"
+    return turns
+
+
+def tree_api_url(repo_id: str, revision: str, folder: str) -> str:
+    """The hub's tree listing of one folder (a JSON list of {type, path, size, ...})."""
+    return f"{HUB}/api/datasets/{repo_id}/tree/{urllib.parse.quote(revision, safe='')}/{folder}"
+
+
+def _list_mirror(ds: HubDataset, mirror: str, cache: Path) -> list[str]:
+    repo_url = mirror_url(f"{HUB}/datasets/{ds.repo_id}", mirror)
+    if repo_url.startswith("file://"):
+        root = Path(urllib.parse.unquote(urllib.parse.urlsplit(repo_url).path))
+        if not root.is_dir():
+            raise FileNotFoundError(f"{ds.name}: mirror has no folder for {ds.repo_id}: {root}")
+        return [p.relative_to(root).as_posix() for p in root.rglob("*.parquet")]
+    names: list[str] = []
+    for folder in sorted({ds.folder_of(s) for s in ds.splits}):
+        listing = cache / f"tree-{folder.replace('/', '_')}.json"
+        url = tree_api_url(ds.repo_id, ds.revision, folder)
+        fetch(mirror_url(url, mirror), listing, identity=url)
+        names += [e["path"] for e in json.loads(listing.read_bytes()) if e.get("type") == "file"]
+    return names
+
+
+def resolve_files(ds: HubDataset, mirror: str | None, cache: Path, log: Log = default_log) -> Locked:
+    """The files of every split at the pinned revision, sorted (shard order = file order)."""
+    if mirror:
+        commit, names = "mirror", _list_mirror(ds, mirror, cache)
+    else:
+        commit, names = _list_hub(ds, log)
+    files = {split: sorted(n for n in names if fnmatch.fnmatchcase(n, glob) and n.endswith(".parquet"))
+             for split, glob in ds.splits.items()}
+    empty = [s for s, f in files.items() if not f]
+    if empty:
+        raise FileNotFoundError(f"{ds.name}: no parquet files for split(s) {empty} in {ds.repo_id} "
+                                f"({'mirror ' + mirror if mirror else 'revision ' + commit})")
+    return Locked(commit, files)
+
+
+def read_lock(ds: HubDataset, layout: Layout) -> Locked:
+    path = ds.lock_path(layout)
+    if not path.exists():
+        raise FileNotFoundError(f"{ds.name}: not downloaded yet ({path} missing)")
+    data = json.loads(path.read_bytes())
+    return Locked(data["commit"], data["files"])
+
+
+def download(ds: HubDataset, layout: Layout, mirror: str | None,
+             log: Log = default_log) -> tuple[Locked, list[FetchResult]]:
+    """Fetch every parquet file of every split into `<cache>/<source>/` and lock the file list.
+
+    A lock from an earlier run with the same origin (hub revision or mirror) is reused as is, so a
+    branch revision cannot drift between re-runs; delete `files.json` to re-resolve."""
+    cache = layout.cache(ds.name)
+    cache.mkdir(parents=True, exist_ok=True)
+    origin = "mirror" if mirror else ds.revision
+    lock: Locked | None = None
+    if ds.lock_path(layout).exists():
+        stored = json.loads(ds.lock_path(layout).read_bytes())
+        if stored.get("origin") == origin and set(stored["files"]) == set(ds.splits):
+            lock = Locked(stored["commit"], stored["files"])
+    if lock is None:
+        lock = resolve_files(ds, mirror, cache, log)
+    revision = ds.revision if mirror else lock.commit  # a mirror serves one snapshot, named by its path
+    results = [ds.file(name, revision).fetch(cache, mirror, log)[0]
+               for split in ds.splits for name in lock.files[split]]
+    basenames = [PurePosixPath(n).name for s in ds.splits for n in lock.files[s]]
+    if len(set(basenames)) != len(basenames):
+        raise ValueError(f"{ds.name}: two files of {ds.repo_id} share a name; the cache is flat")
+    write_text(ds.lock_path(layout), json.dumps(
+        {"repo_id": ds.repo_id, "origin": origin, "commit": lock.commit, "files": lock.files}, indent=1))
+    return lock, results
+
+
+def iter_batches(path: Path, columns: list[str], batch_size: int) -> Iterator[list[dict[str, Any]]]:
+    """Rows of one Parquet file as lists of dicts, `batch_size` rows at a time (bounded memory)."""
+    pf = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
+    missing = [c for c in columns if c not in pf.schema_arrow.names]
+    if missing:
+        raise ValueError(f"{path.name}: no column(s) {missing}; has {pf.schema_arrow.names}")
+    for batch in pf.iter_batches(batch_size=batch_size, columns=columns, use_threads=False):
+        yield batch.to_pylist()
+
+
+def row_count(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows

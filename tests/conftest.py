@@ -1,0 +1,38 @@
+"""Shared fixtures: the sample mirror (written once per session), a loopback server over it, and
+isolated roots and Dagster instances per test."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.layout import Layout
+from pipeline.mirror_server import MirrorServer
+from pipeline.sample_mirror import write_sample_mirror
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def sample_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample_mirror(tmp_path_factory.mktemp("mirror"))
+
+
+@pytest.fixture(scope="session")
+def mirror_server(sample_mirror: Path):
+    with MirrorServer(sample_mirror) as server:
+        yield server
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    return Layout.at(tmp_path / "playground" / "data")
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

@@ -1,0 +1,74 @@
+"""The Dagster layer: definitions load, and source assets materialize with checks and metadata."""
+import subprocess
+import sys
+
+import dagster as dg
+
+from assets.definitions import defs
+from assets.resources import Workspace
+from assets.sources import source_assets
+from pipeline.sources.registry import IMAGE_SOURCES
+
+
+def test_every_definition_loads(dagster_home):
+    out = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "assets.definitions"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    graph = defs.resolve_asset_graph()
+    names = {k.path[-1] for k in graph.get_all_asset_keys()}
+    for source in IMAGE_SOURCES:
+        assert {f"{source}_download", f"{source}_images"} <= names
+        pdef = graph.get(dg.AssetKey(f"{source}_images")).partitions_def
+        assert len(pdef.get_partition_keys()) == IMAGE_SOURCES[source].shards
+    assert {"coco_annotations", "llava_665k_download", "llava_665k_conversations"} <= names
+    for job in ("ingest_coco", "ingest_gqa", "ingest_ocr_vqa", "ingest_textvqa", "ingest_vg"):
+        assert defs.resolve_job_def(job).partitions_def is not None
+
+
+def test_source_assets_materialize_with_checks(dagster_home, mirror_server, layout):
+    instance = dg.DagsterInstance.get()
+    workspace = Workspace(data_root=str(layout.data_root), mirror=mirror_server.url, workers=1)
+    assets = source_assets()
+    res = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
+                         selection=["vg_download", "llava_665k_download"])
+    assert res.success
+    vg = IMAGE_SOURCES["vg"]
+    totals = {"images": 0, "quarantined": 0}
+    for key in dg.StaticPartitionsDefinition([f"{i:03d}" for i in range(vg.shards)]).get_partition_keys():
+        res = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
+                             selection=["vg_images"], partition_key=key)
+        assert res.success
+        (event,) = res.get_asset_materialization_events()
+        meta = event.materialization.metadata
+        totals["images"] += meta["images"].value
+        totals["quarantined"] += meta["quarantined"].value
+        checks = res.get_asset_check_evaluations()
+        assert {c.check_name for c in checks} == {"manifest_covers_upstream", "images_decode"}
+        assert all(c.passed for c in checks)
+    assert totals == {"images": 11, "quarantined": 2}
+    res = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
+                         selection=["llava_665k_conversations"])
+    (event,) = res.get_asset_materialization_events()
+    meta = event.materialization.metadata
+    assert meta["records_in"].value == 50 and "image_missing" in meta["rejections"].value
+    (check,) = res.get_asset_check_evaluations()
+    assert check.passed
+    # the runs are in the instance, so `dagster dev` on the same DAGSTER_HOME shows them
+    assert len(instance.get_runs()) == 1 + vg.shards + 1  # downloads together, one run per shard, 665K
+
+
+def test_images_decode_check_fails_on_a_corrupted_file(dagster_home, mirror_server, layout):
+    workspace = Workspace(data_root=str(layout.data_root), mirror=mirror_server.url, workers=1)
+    assets = source_assets()
+    dg.materialize(assets, resources={"workspace": workspace}, selection=["textvqa_download"])
+    for key in ("000", "001", "002", "003"):
+        res = dg.materialize(assets, resources={"workspace": workspace}, selection=["textvqa_images"],
+                             partition_key=key)
+        if res.get_asset_materialization_events()[0].materialization.metadata["images"].value:
+            break
+    victim = next((layout.data_root / "textvqa").rglob("*.jpg"))
+    victim.write_bytes(victim.read_bytes()[:200])
+    res = dg.materialize(assets, resources={"workspace": workspace}, selection=["textvqa_images"],
+                         partition_key=key, raise_on_error=False)
+    decode = [c for c in res.get_asset_check_evaluations() if c.check_name == "images_decode"]
+    assert decode and not decode[0].passed

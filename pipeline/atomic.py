@@ -28,8 +28,23 @@ def atomic_path(dest: Path, tmp_dir: Path | None = None) -> Iterator[Path]:
 
 
 def write_bytes(dest: Path, data: bytes, tmp_dir: Path | None = None) -> None:
-    with atomic_path(dest, tmp_dir) as tmp:
-        tmp.write_bytes(data)
+    """The hot path of image writing: one open, one write, one rename; folders made only when missing.
+    The temp name is unique per process, and a process writes one file at a time."""
+    tmp = (tmp_dir or dest.parent) / f".{dest.name}.{os.getpid()}.part"
+    for attempt in (1, 2):
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, dest)
+            return
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def write_text(dest: Path, text: str) -> None:

@@ -51,9 +51,8 @@ class Rejected(Exception):
         self.reason, self.fmt = reason, fmt
 
 
-def _decode(data: bytes, max_pixels: int) -> Image.Image:
-    """Open and fully decode; JPEGs at 1/8 scale (DCT scaling still reads every entropy-coded byte,
-    so truncation is caught, at a fraction of the cost of a full decode)."""
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Parse the header only; refuse what is not an image or is too large to decode safely."""
     if not data:
         raise Rejected("empty")
     try:
@@ -62,26 +61,24 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
         raise Rejected("not_an_image") from None
     except Exception as err:  # header parsers raise many types on garbage
         raise Rejected(f"corrupt: {type(err).__name__}") from None
-    fmt = im.format
     if im.width * im.height > max_pixels:
-        raise Rejected(f"too_large: {im.width}x{im.height}", fmt)
+        raise Rejected(f"too_large: {im.width}x{im.height}", im.format)
     if min(im.size) < MIN_SIDE:
-        raise Rejected(f"too_small: {im.width}x{im.height}", fmt)
+        raise Rejected(f"too_small: {im.width}x{im.height}", im.format)
+    return im
+
+
+def _load(im: Image.Image) -> None:
+    """Decode every byte of pixel data; truncation and corruption become rejections."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if fmt == "JPEG":
-                probe = Image.open(io.BytesIO(data))
-                probe.draft(probe.mode, (max(1, probe.width // 8), max(1, probe.height // 8)))
-                probe.load()
-            else:
-                im.load()
+            im.load()
     except OSError as err:
         reason = "truncated" if "truncated" in str(err) or "broken data stream" in str(err) else "corrupt"
-        raise Rejected(f"{reason}: {err}", fmt) from None
+        raise Rejected(f"{reason}: {err}", im.format) from None
     except Exception as err:
-        raise Rejected(f"corrupt: {type(err).__name__}: {err}", fmt) from None
-    return im
+        raise Rejected(f"corrupt: {type(err).__name__}: {err}", im.format) from None
 
 
 def _why_reencode(im: Image.Image) -> str | None:
@@ -117,7 +114,7 @@ def encode_jpeg(im: Image.Image) -> bytes:
     """The one re-encode. EXIF is dropped on purpose: stored pixels keep their orientation (COCO boxes
     and the 665K's region coordinates refer to stored pixels, and LLaVA's loader ignores EXIF)."""
     buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0 if JPEG_QUALITY >= 90 else 2)
+    im.save(buf, "JPEG", quality=JPEG_QUALITY)
     return buf.getvalue()
 
 
@@ -125,19 +122,25 @@ def normalize(data: bytes, data_root: Path, rel_path: str, source: str, original
               tmp_dir: Path | None = None, max_pixels: int = MAX_PIXELS) -> ManifestRow:
     """Write `data` as `data_root/rel_path` (forced to `.jpg`) under the image contract."""
     rel = str(Path(rel_path).with_suffix(".jpg"))
+    fmt = None
     try:
-        im = _decode(data, max_pixels)
-    except Rejected as rej:
-        return ManifestRow(None, source, original, rej.fmt, None, None, None, None, "quarantined", rej.reason)
-    why = _why_reencode(im)
-    if why is None:
-        out, action = data, "copied"
-    else:
-        try:
+        im = _open(data, max_pixels)
+        fmt, (width, height) = im.format, im.size
+        why = _why_reencode(im)
+        if why is None:
+            # A clean JPEG is copied; decoding it at 1/8 scale (DCT scaling) still reads every
+            # entropy-coded byte, so truncation is caught at a fraction of a full decode's cost.
+            im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))
+            _load(im)
+            out, action = data, "copied"
+        else:
+            _load(im)
             out, action = encode_jpeg(_to_rgb(im)), "reencoded"
-        except Exception as err:  # a frame or mode Pillow cannot convert
-            return ManifestRow(None, source, original, im.format, None, None, None, None, "quarantined",
-                               f"corrupt: {type(err).__name__}: {err}")
+    except Rejected as rej:
+        return ManifestRow(None, source, original, rej.fmt or fmt, None, None, None, None, "quarantined", rej.reason)
+    except Exception as err:  # a frame or mode Pillow cannot convert
+        return ManifestRow(None, source, original, fmt, None, None, None, None, "quarantined",
+                           f"corrupt: {type(err).__name__}: {err}")
     write_bytes(data_root / rel, out, tmp_dir)
-    return ManifestRow(rel, source, original, im.format, im.width, im.height, len(out),
+    return ManifestRow(rel, source, original, fmt, width, height, len(out),
                        hashlib.sha256(out).hexdigest(), action, why)

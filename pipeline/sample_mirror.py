@@ -47,7 +47,8 @@ BAD_INPUTS = {
 }
 
 
-def _photo(name: str, size: tuple[int, int], rng: random.Random) -> Image.Image:
+def photo(name: str, size: tuple[int, int], rng: random.Random) -> Image.Image:
+    """A random crop of one of scikit-image's bundled photographs, resized to `size`."""
     with Image.open(files("skimage.data") / name) as src:
         im = src.convert("L" if name in GREY_PHOTOS else "RGB")
     w, h = im.size
@@ -64,17 +65,17 @@ def _encode(im: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
 
 def _jpeg(rng: random.Random, grey: bool = False) -> bytes:
     size = rng.choice([(640, 480), (640, 427), (500, 375), (480, 640), (612, 612)])
-    return _encode(_photo(rng.choice(GREY_PHOTOS if grey else PHOTOS), size, rng))
+    return _encode(photo(rng.choice(GREY_PHOTOS if grey else PHOTOS), size, rng))
 
 
 def _exif_rotated(rng: random.Random) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
-    return _encode(_photo("chelsea.png", (640, 480), rng), exif=exif.tobytes())
+    return _encode(photo("chelsea.png", (640, 480), rng), exif=exif.tobytes())
 
 
 def _gif(rng: random.Random) -> bytes:
-    return _encode(_photo("coffee.png", (400, 300), rng).convert("P", palette=Image.Palette.ADAPTIVE), "GIF")
+    return _encode(photo("coffee.png", (400, 300), rng).convert("P", palette=Image.Palette.ADAPTIVE), "GIF")
 
 
 def _write_zip(path: Path, members: dict[str, bytes]) -> None:
@@ -92,7 +93,7 @@ def _local(root: Path, url: str) -> Path:
 def _coco(root: Path, rng: random.Random) -> list[str]:
     names = [f"train2017/{i:012d}.jpg" for i in (9, 25, 30, 34, 36, 42, 49, 61, 64, 71, 72, 73)]
     members = {n: _jpeg(rng) for n in names}
-    members[names[0]] = _encode(_photo("astronaut.png", (640, 480), rng).convert("CMYK"))
+    members[names[0]] = _encode(photo("astronaut.png", (640, 480), rng).convert("CMYK"))
     members[names[1]] = _jpeg(rng, grey=True)
     members[names[2]] = _exif_rotated(rng)
     members[names[3]] = members[names[3]][: len(members[names[3]]) // 2]
@@ -111,7 +112,7 @@ def _coco(root: Path, rng: random.Random) -> list[str]:
 def _gqa(root: Path, rng: random.Random) -> list[str]:
     names = [f"images/{2354786 + i}.jpg" for i in range(8)]
     members = {n: _jpeg(rng) for n in names}
-    members[names[1]] = _encode(_photo("color.png", (500, 333), rng), "PNG")
+    members[names[1]] = _encode(photo("color.png", (500, 333), rng), "PNG")
     members["../../escape.jpg"] = _jpeg(rng)
     _write_zip(_local(root, GQA.archives[0].url), members)
     return [f"gqa/{n}" for n in names]
@@ -148,9 +149,9 @@ def _ocr_vqa(root: Path, rng: random.Random) -> list[str]:
                        "answers": ["A. Author", f"Sample Book {i}", "Reference"]}
         if i in (5, 6):
             continue  # dead URL: nothing served
-        data = {3: _encode(_photo("logo.png", (300, 450), rng), "PNG"),
+        data = {3: _encode(photo("logo.png", (300, 450), rng), "PNG"),
                 4: (files("skimage.data") / "no_time_for_that_tiny.gif").read_bytes(),
-                7: _encode(Image.new("P", (1, 1)), "GIF")}.get(i) or _encode(_photo("page.png", (300, 450), rng))
+                7: _encode(Image.new("P", (1, 1)), "GIF")}.get(i) or _encode(photo("page.png", (300, 450), rng))
         write_bytes(_local(root, url), data)
         if i != 7:
             written.append(f"ocr_vqa/images/{book}.jpg")

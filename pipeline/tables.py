@@ -42,7 +42,9 @@ MANIFEST = pa.schema([
 
 
 def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pylist(list(rows), schema=schema)
+    """Rows -> table, column by column (Table.from_pylist would import pandas: ~0.3 s per process)."""
+    rows = list(rows)
+    return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema}, schema=schema)
 
 
 def read(path: Path, columns: list[str] | None = None) -> pa.Table:

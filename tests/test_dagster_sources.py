@@ -1,8 +1,10 @@
 """The Dagster layer: definitions load, and source assets materialize with checks and metadata."""
 import subprocess
+from pathlib import Path
 import sys
 
 import dagster as dg
+import pytest
 
 from assets.definitions import defs
 from assets.resources import Workspace
@@ -72,3 +74,16 @@ def test_images_decode_check_fails_on_a_corrupted_file(dagster_home, mirror_serv
                          partition_key=key, raise_on_error=False)
     decode = [c for c in res.get_asset_check_evaluations() if c.check_name == "images_decode"]
     assert decode and not decode[0].passed
+
+
+@pytest.mark.slow
+def test_documented_backfill_queues_one_run_per_shard(dagster_home):
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "dagster", "job", "backfill", "-w", "workspace.yaml",
+                          "-j", "ingest_textvqa", "--all", "true", "--noprompt"],
+                         cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    runs = dg.DagsterInstance.get().get_runs()
+    assert len(runs) == IMAGE_SOURCES["textvqa"].shards
+    assert {r.status for r in runs} == {dg.DagsterRunStatus.QUEUED}
+    assert sorted(r.tags["dagster/partition"] for r in runs) == ["000", "001", "002", "003"]

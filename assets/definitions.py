@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from . import sources
+from . import hub_sources, sources
 from .resources import Workspace
 
 defs = dg.Definitions.merge(
     sources.defs,
+    hub_sources.defs,
     dg.Definitions(resources={"workspace": Workspace()}),
 )

@@ -16,15 +16,13 @@ from pathlib import Path
 from PIL import Image
 
 from .atomic import write_bytes
-from .fetch import mirror_url
+from .sample_hub import write_hub_samples
+from .sample_media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
 from .sources.coco_annotations import ARCHIVE as COCO_ANNOTATIONS, MEMBER as COCO_INSTANCES
 from .sources.llava_665k import ANNOTATIONS as LLAVA_665K
 from .sources.ocr_vqa import DATASET_JSON_URL
 from .sources.registry import COCO, GQA, TEXTVQA, VG
 
-PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "hubble_deep_field.jpg",
-          "retina.jpg", "ihc.png", "motorcycle_left.png", "brick.png", "color.png", "grass.png")
-GREY_PHOTOS = ("camera.png", "coins.png", "page.png")
 ZIP_TIME = (2017, 1, 1, 0, 0, 0)
 OCR_HOST = "http://ecx.images-amazon.com/images/I/"
 
@@ -47,35 +45,19 @@ BAD_INPUTS = {
 }
 
 
-def photo(name: str, size: tuple[int, int], rng: random.Random) -> Image.Image:
-    """A random crop of one of scikit-image's bundled photographs, resized to `size`."""
-    with Image.open(files("skimage.data") / name) as src:
-        im = src.convert("L" if name in GREY_PHOTOS else "RGB")
-    w, h = im.size
-    cw, ch = int(w * rng.uniform(0.6, 1.0)), int(h * rng.uniform(0.6, 1.0))
-    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-    return im.crop((x, y, x + cw, y + ch)).resize(size, Image.Resampling.BICUBIC)
-
-
-def _encode(im: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **({"quality": 90} | kw if fmt == "JPEG" else kw))
-    return buf.getvalue()
-
-
 def _jpeg(rng: random.Random, grey: bool = False) -> bytes:
     size = rng.choice([(640, 480), (640, 427), (500, 375), (480, 640), (612, 612)])
-    return _encode(photo(rng.choice(GREY_PHOTOS if grey else PHOTOS), size, rng))
+    return encode(photo(rng.choice(GREY_PHOTOS if grey else PHOTOS), size, rng))
 
 
 def _exif_rotated(rng: random.Random) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
-    return _encode(photo("chelsea.png", (640, 480), rng), exif=exif.tobytes())
+    return encode(photo("chelsea.png", (640, 480), rng), exif=exif.tobytes())
 
 
 def _gif(rng: random.Random) -> bytes:
-    return _encode(photo("coffee.png", (400, 300), rng).convert("P", palette=Image.Palette.ADAPTIVE), "GIF")
+    return encode(photo("coffee.png", (400, 300), rng).convert("P", palette=Image.Palette.ADAPTIVE), "GIF")
 
 
 def _write_zip(path: Path, members: dict[str, bytes]) -> None:
@@ -86,18 +68,14 @@ def _write_zip(path: Path, members: dict[str, bytes]) -> None:
     write_bytes(path, buf.getvalue())
 
 
-def _local(root: Path, url: str) -> Path:
-    return Path(mirror_url(url, root).removeprefix("file://"))
-
-
 def _coco(root: Path, rng: random.Random) -> list[str]:
     names = [f"train2017/{i:012d}.jpg" for i in (9, 25, 30, 34, 36, 42, 49, 61, 64, 71, 72, 73)]
     members = {n: _jpeg(rng) for n in names}
-    members[names[0]] = _encode(photo("astronaut.png", (640, 480), rng).convert("CMYK"))
+    members[names[0]] = encode(photo("astronaut.png", (640, 480), rng).convert("CMYK"))
     members[names[1]] = _jpeg(rng, grey=True)
     members[names[2]] = _exif_rotated(rng)
     members[names[3]] = members[names[3]][: len(members[names[3]]) // 2]
-    _write_zip(_local(root, COCO.archives[0].url), members)
+    _write_zip(mirror_file(root, COCO.archives[0].url), members)
     images = [{"id": i, "file_name": n.split("/")[1], "width": 640, "height": 480}
               for i, n in enumerate(names)]
     cats = [{"id": 1, "name": "person"}, {"id": 2, "name": "cat"}, {"id": 3, "name": "cup"}]
@@ -105,16 +83,16 @@ def _coco(root: Path, rng: random.Random) -> list[str]:
              "bbox": [20.0 + 90 * k, 40.0, 80.0, 120.0 + 10 * k]} for i in range(len(names)) for k in range(3)]
     anns.append({"id": 9999, "image_id": 12345, "category_id": 1, "bbox": [0, 0, 1, 1]})  # dangling
     instances = json.dumps({"images": images, "categories": cats, "annotations": anns}).encode()
-    _write_zip(_local(root, COCO_ANNOTATIONS.url), {COCO_INSTANCES: instances})
+    _write_zip(mirror_file(root, COCO_ANNOTATIONS.url), {COCO_INSTANCES: instances})
     return [f"coco/{n}" for n in names if n != names[3]]
 
 
 def _gqa(root: Path, rng: random.Random) -> list[str]:
     names = [f"images/{2354786 + i}.jpg" for i in range(8)]
     members = {n: _jpeg(rng) for n in names}
-    members[names[1]] = _encode(photo("color.png", (500, 333), rng), "PNG")
+    members[names[1]] = encode(photo("color.png", (500, 333), rng), "PNG")
     members["../../escape.jpg"] = _jpeg(rng)
-    _write_zip(_local(root, GQA.archives[0].url), members)
+    _write_zip(mirror_file(root, GQA.archives[0].url), members)
     return [f"gqa/{n}" for n in names]
 
 
@@ -122,7 +100,7 @@ def _textvqa(root: Path, rng: random.Random) -> list[str]:
     names = ["train_images/0a0bc91825468c45.jpg"] + [f"train_images/{rng.getrandbits(64):016x}.jpg" for _ in range(6)]
     members = {n: _jpeg(rng) for n in names}
     members[names[0]] = _gif(rng)
-    _write_zip(_local(root, TEXTVQA.archives[0].url), members)
+    _write_zip(mirror_file(root, TEXTVQA.archives[0].url), members)
     return [f"textvqa/{n}" for n in names]
 
 
@@ -131,8 +109,8 @@ def _vg(root: Path, rng: random.Random) -> list[str]:
     part1["VG_100K/10.jpg"] = b""
     part2 = {f"VG_100K_2/{i}.jpg": _jpeg(rng) for i in range(1, 6)}
     part2["VG_100K_2/2.jpg"] = b"<html>404 Not Found</html>"
-    _write_zip(_local(root, VG.archives[0].url), part1)
-    _write_zip(_local(root, VG.archives[1].url), part2)
+    _write_zip(mirror_file(root, VG.archives[0].url), part1)
+    _write_zip(mirror_file(root, VG.archives[1].url), part2)
     return [f"vg/{n}" for n in list(part1) + list(part2) if n not in ("VG_100K/10.jpg", "VG_100K_2/2.jpg")]
 
 
@@ -149,13 +127,13 @@ def _ocr_vqa(root: Path, rng: random.Random) -> list[str]:
                        "answers": ["A. Author", f"Sample Book {i}", "Reference"]}
         if i in (5, 6):
             continue  # dead URL: nothing served
-        data = {3: _encode(photo("logo.png", (300, 450), rng), "PNG"),
+        data = {3: encode(photo("logo.png", (300, 450), rng), "PNG"),
                 4: (files("skimage.data") / "no_time_for_that_tiny.gif").read_bytes(),
-                7: _encode(Image.new("P", (1, 1)), "GIF")}.get(i) or _encode(photo("page.png", (300, 450), rng))
-        write_bytes(_local(root, url), data)
+                7: encode(Image.new("P", (1, 1)), "GIF")}.get(i) or encode(photo("page.png", (300, 450), rng))
+        write_bytes(mirror_file(root, url), data)
         if i != 7:
             written.append(f"ocr_vqa/images/{book}.jpg")
-    write_bytes(_local(root, DATASET_JSON_URL), json.dumps(books, indent=1).encode())
+    write_bytes(mirror_file(root, DATASET_JSON_URL), json.dumps(books, indent=1).encode())
     return written
 
 
@@ -183,7 +161,7 @@ def _llava_665k(root: Path, images: list[str], rng: random.Random) -> None:
         {"from": "human", "value": "<image>\n<image>\nCompare."}, {"from": "gpt", "value": "Same."}]})
     records.append(dict(records[4]))  # a repeated upstream id: kept, renamed
     rng.shuffle(records)
-    write_bytes(_local(root, LLAVA_665K.mirror_location()), json.dumps(records, indent=1).encode())
+    write_bytes(mirror_file(root, LLAVA_665K.mirror_location()), json.dumps(records, indent=1).encode())
 
 
 def write_sample_mirror(root: Path, seed: int = 0) -> Path:
@@ -192,4 +170,5 @@ def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     rng = random.Random(seed)
     images = _coco(root, rng) + _gqa(root, rng) + _textvqa(root, rng) + _vg(root, rng) + _ocr_vqa(root, rng)
     _llava_665k(root, images, rng)
+    write_hub_samples(root, seed)  # after the zips: some hub rows reuse their exact image bytes
     return root

@@ -22,7 +22,7 @@ from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -91,7 +91,7 @@ def _normalize_batch(jobs: list[tuple[bytes, str, str]], data_root: Path, source
 @dataclass
 class _ShardState:
     source: str
-    exists: Any
+    exists: Callable[[str], bool]
     records: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     manifest: list[ManifestRow] = field(default_factory=list)
@@ -129,7 +129,7 @@ def ingest_shard(ds: HubDataset, layout: Layout, split: str, index: int, repo_pa
     staging.mkdir(parents=True)
     state = _ShardState(ds.name, exists_under(layout.data_root))
     progress = Progress(f"{ds.name} {shard}", row_count(local), "rows", log)
-    in_flight: deque[tuple[list, Future | list[ManifestRow]]] = deque()
+    in_flight: deque[tuple[list, Future]] = deque()
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         row = 0

@@ -1,0 +1,200 @@
+"""Prompt format, label mask, dataset rejections, collator and sampler of the trainer (CPU, no downloads)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from PIL import Image
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+from trainer.conversation import IGNORE_INDEX, SYSTEM, TooLong, build_prompt, tokenize
+from trainer.data import Collator, MixtureDataset, read_bad_samples, read_records, BadSamples
+from trainer.images import pad_to_square
+from trainer.model import add_llava_tokens
+from trainer.sampler import ModalityLengthGroupedSampler
+from trainer.tiny import tiny_image_processor, tiny_tokenizer
+
+MULTI_TURN = [
+    {"from": "human", "value": "<image>\nWhat colour?"},
+    {"from": "gpt", "value": "Red."},
+    {"from": "human", "value": "Left or right?"},
+    {"from": "gpt", "value": "Left."},
+]
+
+
+def word_tokenizer(words: list[str]) -> PreTrainedTokenizerFast:
+    """One token per whitespace-separated word (SentencePiece-style '▁' marks), so every id is
+    predictable by hand."""
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(["<unk>", "<s>", "</s>", *words]))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    add_llava_tokens(fast)
+    return fast
+
+
+def test_prompt_is_vicuna_v1() -> None:
+    prompt = build_prompt(MULTI_TURN, "</s>")
+    assert prompt.text == (f"{SYSTEM} USER: <image>\nWhat colour? ASSISTANT: Red.</s>"
+                           "USER: Left or right? ASSISTANT: Left.</s>")
+    assert [prompt.text[a:b] for a, b in prompt.answer_spans] == ["Red.</s>", "Left.</s>"]
+
+
+def test_label_mask_matches_hand_computed_multi_turn() -> None:
+    system = ["▁" + w for w in SYSTEM.split()]
+    # The token sequence written out by hand: BOS, system, then the two rounds. After "</s>" the
+    # next "USER:" carries no '▁' (no space in the prompt), as with the real Vicuna tokenizer.
+    turn1 = ["▁USER:", "▁", "<image>", "\nWhat", "▁colour?", "▁ASSISTANT:"]
+    answer1 = ["▁Red.", "</s>"]
+    turn2 = ["USER:", "▁Left", "▁or", "▁right?", "▁ASSISTANT:"]
+    answer2 = ["▁Left.", "</s>"]
+    tok = word_tokenizer(system + turn1 + answer1 + turn2 + answer2)
+    image_id = tok.convert_tokens_to_ids("<image>")
+    out = tokenize(MULTI_TURN, tok, image_id, num_image_tokens=3, max_length=2048)
+
+    expected_tokens = ["<s>", *system, "▁USER:", "▁", "<image>", "<image>", "<image>", "\nWhat",
+                       "▁colour?", "▁ASSISTANT:", "▁Red.", "</s>", "USER:", "▁Left", "▁or", "▁right?",
+                       "▁ASSISTANT:", "▁Left.", "</s>"]
+    supervised = {len(expected_tokens) - 9, len(expected_tokens) - 8, len(expected_tokens) - 2,
+                  len(expected_tokens) - 1}  # "▁Red." "</s>" ... "▁Left." "</s>"
+    assert tok.convert_ids_to_tokens(out.input_ids) == expected_tokens
+    expected_labels = [tid if i in supervised else IGNORE_INDEX for i, tid in enumerate(out.input_ids)]
+    assert out.labels == expected_labels
+    assert not out.truncated
+
+
+def test_label_mask_with_bpe_tokenizer_decodes_to_answers() -> None:
+    tok = tiny_tokenizer()
+    add_llava_tokens(tok)
+    image_id = tok.convert_tokens_to_ids("<image>")
+    out = tokenize(MULTI_TURN, tok, image_id, num_image_tokens=16, max_length=2048)
+    runs, current = [], []
+    for tid, label in zip(out.input_ids, out.labels):
+        if label != IGNORE_INDEX:
+            assert label == tid
+            current.append(tid)
+        elif current:
+            runs.append(current)
+            current = []
+    runs += [current] if current else []
+    assert [tok.decode(r).strip() for r in runs] == ["Red.</s>", "Left.</s>"]
+    assert out.input_ids.count(image_id) == 16
+    assert out.input_ids[0] == tok.bos_token_id
+
+
+def test_text_only_sample_has_no_image_tokens() -> None:
+    tok = tiny_tokenizer()
+    add_llava_tokens(tok)
+    image_id = tok.convert_tokens_to_ids("<image>")
+    conv = [{"from": "human", "value": "What is 2 plus 3?"}, {"from": "gpt", "value": "5."}]
+    out = tokenize(conv, tok, image_id, num_image_tokens=0, max_length=2048)
+    assert image_id not in out.input_ids
+    assert tok.decode([t for t in out.labels if t != IGNORE_INDEX]).strip() == "5.</s>"
+
+
+def test_max_length_counts_image_tokens() -> None:
+    tok = tiny_tokenizer()
+    add_llava_tokens(tok)
+    image_id = tok.convert_tokens_to_ids("<image>")
+    full = tokenize(MULTI_TURN, tok, image_id, num_image_tokens=576, max_length=2048)
+    assert len(full.input_ids) > 576
+    cut = tokenize(MULTI_TURN, tok, image_id, num_image_tokens=576, max_length=len(full.input_ids) - 3)
+    assert cut.truncated and len(cut.input_ids) == len(full.input_ids) - 3
+    with pytest.raises(TooLong):  # the image would be cut
+        tokenize(MULTI_TURN, tok, image_id, num_image_tokens=576, max_length=300)
+    with pytest.raises(TooLong):  # every answer would be cut
+        tokenize(MULTI_TURN, tok, image_id, num_image_tokens=576, max_length=600)
+
+
+def test_pad_to_square_uses_clip_mean_and_centres() -> None:
+    mean = (0.48145466, 0.4578275, 0.40821073)
+    image = pad_to_square(Image.new("RGB", (40, 20), (255, 0, 0)), mean)
+    assert image.size == (40, 40)
+    assert image.getpixel((0, 0)) == (123, 117, 104)
+    assert image.getpixel((20, 20)) == (255, 0, 0) and image.getpixel((20, 9)) == (123, 117, 104)
+
+
+def _jpeg(path: Path, size: tuple[int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 30)).save(buf, "JPEG")
+    path.write_bytes(buf.getvalue())
+
+
+@pytest.fixture()
+def mixture(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    _jpeg(root / "coco/train2017/a.jpg", (64, 48))
+    good = (root / "coco/train2017/a.jpg").read_bytes()
+    (root / "coco/train2017/truncated.jpg").write_bytes(good[: len(good) // 2])
+    records = [
+        {"id": "ok", "image": "coco/train2017/a.jpg", "conversations": MULTI_TURN},
+        {"id": "text", "conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]},
+        {"id": "truncated", "image": "coco/train2017/truncated.jpg", "conversations": MULTI_TURN},
+        {"id": "missing", "image": "coco/train2017/none.jpg", "conversations": MULTI_TURN},
+        {"id": "malformed", "conversations": [{"from": "gpt", "value": "answer first"}]},
+    ]
+    (tmp_path / "mix.json").write_bytes(orjson.dumps(records))
+    return tmp_path / "mix.json"
+
+
+def _dataset(path: Path, bad: BadSamples | None = None) -> MixtureDataset:
+    tok = tiny_tokenizer()
+    add_llava_tokens(tok)
+    return MixtureDataset(path, path.parent / "data", tok, tiny_image_processor(),
+                          tok.convert_tokens_to_ids("<image>"), 16, 2048, bad)
+
+
+def test_dataset_reports_bad_samples_and_keeps_going(mixture: Path, tmp_path: Path) -> None:
+    ds = _dataset(mixture, BadSamples(tmp_path / "bad"))
+    assert len(ds) == 4 and dict(ds.bad.counts) == {"turns_not_alternating": 1}
+    sample = ds[0]
+    assert sample["pixel_values"].shape == (3, 56, 56)
+    assert (sample["input_ids"] == ds.image_token_id).sum() == 16
+    assert "pixel_values" not in ds[1]
+    # Indexes 2 (truncated JPEG) and 3 (missing file) fall through to the next good sample.
+    assert torch.equal(ds[2]["input_ids"], ds[3]["input_ids"]) and torch.equal(ds[3]["input_ids"], sample["input_ids"])
+    assert read_bad_samples(tmp_path / "bad") == {"image_unreadable": 1, "image_missing": 1, "turns_not_alternating": 1}
+
+
+def test_parquet_twin_reads_same_records(mixture: Path, tmp_path: Path) -> None:
+    records = orjson.loads(mixture.read_bytes())
+    table = pa.Table.from_pylist([{**r, "image": r.get("image"), "source": "x", "source_id": r["id"]} for r in records])
+    pq.write_table(table, tmp_path / "mix.parquet")
+    from_parquet = read_records(tmp_path / "mix.parquet")
+    assert [r["id"] for r in from_parquet] == [r["id"] for r in records]
+    assert from_parquet[0]["conversations"] == records[0]["conversations"]
+
+
+def test_collator_pads_and_stacks_only_images(mixture: Path) -> None:
+    ds = _dataset(mixture)
+    batch = Collator(pad_token_id=ds.tokenizer.pad_token_id)([ds[1], ds[0]])
+    n_text, n_image = len(ds[1]["input_ids"]), len(ds[0]["input_ids"])
+    assert batch["input_ids"].shape == (2, max(n_text, n_image))
+    assert batch["attention_mask"].sum().item() == n_text + n_image
+    assert (batch["labels"][0, n_text:] == IGNORE_INDEX).all()
+    assert batch["pixel_values"].shape == (1, 3, 56, 56)
+
+
+def test_sampler_keeps_each_micro_step_one_modality() -> None:
+    has_image = [i % 3 != 0 for i in range(50)]  # 33 image, 17 text-only
+    lengths = [(i * 37) % 101 for i in range(50)]
+    sampler = ModalityLengthGroupedSampler(lengths, has_image, per_device_batch=2, world_size=3, seed=1,
+                                           megabatch_steps=2)
+    order = list(sampler)
+    assert len(order) == len(sampler) == 36 + 18  # each modality padded to whole steps of 6
+    assert set(order) == set(range(50))
+    steps = [order[k:k + 6] for k in range(0, len(order), 6)]
+    assert all(len({has_image[i] for i in step}) == 1 for step in steps)
+    # Within a megabatch, lengths are sorted, so each rank's batch spans a narrow range.
+    assert sum(max(lengths[i] for i in s) - min(lengths[i] for i in s) for s in steps) < \
+        sum(max(lengths) - min(lengths) for _ in steps) / 2
+    sampler.set_epoch(1)
+    assert list(sampler) != order

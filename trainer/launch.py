@@ -1,0 +1,27 @@
+"""The command line that starts training: plain python (one process: CPU, or one GPU without
+DeepSpeed) or the `deepspeed` launcher (one process per GPU; several nodes through a hostfile)."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from pathlib import Path
+
+from trainer.config import TrainConfig, to_argv
+
+LAUNCHERS = ("python", "deepspeed")
+
+
+def training_command(config: TrainConfig, launcher: str = "deepspeed", num_gpus: int = 1,
+                     hostfile: str | None = None, master_port: int = 29500) -> list[str]:
+    if launcher == "python":
+        if config.zero3 and num_gpus > 1:
+            raise ValueError("several GPUs need the deepspeed launcher (launcher='deepspeed')")
+        return [sys.executable, "-m", "trainer.train", *to_argv(config)]
+    if launcher != "deepspeed":
+        raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    deepspeed = shutil.which("deepspeed") or str(Path(sys.executable).parent / "deepspeed")
+    # With a hostfile the launcher takes every slot it lists (num_gpus would cap each node).
+    where = ["--hostfile", hostfile] if hostfile else ["--num_gpus", str(num_gpus)]
+    return [deepspeed, *where, "--master_port", str(master_port), "--module", "trainer.train",
+            *to_argv(dataclasses.replace(config, zero3=True))]

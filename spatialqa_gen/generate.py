@@ -1,0 +1,245 @@
+"""The engine entry: plan the image pool, run one shard end to end, write its table parts.
+
+Outputs (parts of a table folder, one file per shard, each written atomically):
+    <tables_root>/spatialqa/conversations.parquet/shard-007.parquet   CONVERSATIONS schema
+    <tables_root>/spatialqa/facts.parquet/shard-007.parquet           FACTS schema (one row per QA turn)
+    <data_root>/spatialqa/images/<name>.jpg                             the images the records point at
+A shard whose two parts exist is finished and is skipped on a re-run."""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from pipeline.atomic import write_bytes, write_table
+from pipeline.layout import Layout
+from pipeline.progress import Log, Progress, default_log
+from pipeline.records import IMAGE_TOKEN, check_record, exists_under
+from pipeline.tables import CONVERSATIONS
+from spatialqa_gen.analysis import AnalysisConfig, analyse, select_turns
+from spatialqa_gen.models import DepthEstimator, SamMasker
+from spatialqa_gen.naming import name_regions
+from spatialqa_gen.qa import CATEGORIES, QATurn
+from spatialqa_gen.scene_pool import PoolScene, read_scene_pool
+from spatialqa_gen.types import Perception, Region
+
+SOURCE = "spatialqa"
+FACTS = pa.schema([
+    ("record_id", pa.string()), ("image", pa.string()), ("turn", pa.int32()),  # turn = index of the QA pair
+    ("category", pa.string()), ("object_a", pa.string()), ("object_b", pa.string()),
+    ("fact", pa.float64()),    # measured: quantity(A) - quantity(B) (log ratio for sizes), metres, or degrees
+    ("said", pa.float64()),    # stated: +1/-1, metres, clock hour; null = abstained
+    ("unit", pa.string()), ("question", pa.string()), ("answer", pa.string()),
+    ("frame", pa.string()), ("camera_height", pa.float64()),
+])
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    target_pairs: int = 14_000
+    pairs_per_image: int = 4
+    num_shards: int = 8
+    min_objects: int = 2
+    seed: int = 0
+    batch_size: int = 8
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+
+    @property
+    def images_needed(self) -> int:
+        return math.ceil(self.target_pairs / self.pairs_per_image)
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    image_id: str             # stable key in the source (scene id, path relative to the data root)
+    path: Path                # the JPEG to read and copy
+    regions: list[Region]     # named, unambiguous
+    scene: PoolScene | None = None  # exact depth/masks when the image comes from a scene pool
+
+    @property
+    def out_name(self) -> str:
+        return self.image_id.rsplit(".", 1)[0].replace("/", "_") + ".jpg"
+
+
+class PerceptionStage(Protocol):
+    def perceive(self, tasks: list[ImageTask], images: list[Image.Image]) -> list[Perception]: ...
+
+
+class ExactPerception:
+    """Scene-pool images: the renderer's exact depth, intrinsics and instance masks."""
+
+    def perceive(self, tasks: list[ImageTask], images: list[Image.Image]) -> list[Perception]:
+        out = []
+        for task in tasks:
+            if task.scene is None:
+                raise ValueError(f"{task.image_id} is not a scene-pool image: exact inputs need one")
+            out.append(task.scene.perception(task.regions))
+        return out
+
+
+class ModelPerception:
+    """Real images: depth + focal from a depth model (batched), masks from SAM prompted with the boxes."""
+
+    def __init__(self, masker: SamMasker, depth: DepthEstimator) -> None:
+        self.masker, self.depth = masker, depth
+
+    def perceive(self, tasks: list[ImageTask], images: list[Image.Image]) -> list[Perception]:
+        depths = self.depth.estimate(images)
+        out = []
+        for task, image, (depth, k) in zip(tasks, images, depths):
+            masks = self.masker.masks(np.asarray(image), [r.box for r in task.regions])
+            out.append(Perception(depth, k, task.regions, masks))
+        return out
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "big")
+
+
+def shard_keys(num_shards: int) -> list[str]:
+    return [f"{i:03d}" for i in range(num_shards)]
+
+
+def plan(tasks: Iterable[ImageTask], config: GenerateConfig) -> dict[str, list[ImageTask]]:
+    """Images with enough nameable objects, a deterministic pseudo-random choice of as many as the
+    target needs, dealt to shards by a hash of their id (stable when the pool grows)."""
+    eligible = [t for t in tasks if len(t.regions) >= config.min_objects]
+    eligible.sort(key=lambda t: _hash(f"{config.seed}:{t.image_id}"))
+    shards: dict[str, list[ImageTask]] = {k: [] for k in shard_keys(config.num_shards)}
+    for t in eligible[:config.images_needed]:
+        shards[f"{_hash(t.image_id) % config.num_shards:03d}"].append(t)
+    return shards
+
+
+def scene_pool_tasks(folder: Path) -> list[ImageTask]:
+    return [ImageTask(s.scene_id + ".jpg", s.image_path, name_regions(s.regions()), s) for s in read_scene_pool(folder)]
+
+
+def coco_tasks(instances: Path, data_root: Path, min_box_fraction: float = 0.005, max_objects: int = 8
+               ) -> list[ImageTask]:
+    """COCO instances table (image, width, height, category, bbox [x, y, w, h], iscrowd): non-crowd boxes
+    covering at least `min_box_fraction` of the image, the largest `max_objects` per image, then named."""
+    table = pq.read_table(instances, columns=["image", "width", "height", "category", "bbox", "iscrowd"])
+    per_image: dict[str, list[tuple[float, Region]]] = {}
+    for i, row in enumerate(table.to_pylist()):
+        x, y, w, h = row["bbox"]
+        if row["iscrowd"] or w * h < min_box_fraction * row["width"] * row["height"]:
+            continue
+        per_image.setdefault(row["image"], []).append((w * h, Region(row["category"], (x, y, x + w, y + h), key=i)))
+    tasks = []
+    for image, regions in sorted(per_image.items()):
+        biggest = [r for _, r in sorted(regions, key=lambda ar: -ar[0])[:max_objects]]
+        tasks.append(ImageTask(image, data_root / image, name_regions(biggest)))
+    return tasks
+
+
+@dataclass
+class ShardReport:
+    shard: str
+    images_planned: int = 0
+    records: int = 0
+    pairs: int = 0
+    per_category: Counter = field(default_factory=Counter)
+    abstentions: Counter = field(default_factory=Counter)
+    rejections: Counter = field(default_factory=Counter)
+    frame_fallbacks: int = 0
+    skipped: bool = False  # finished by an earlier run
+    preview: list[tuple[str, str]] = field(default_factory=list)
+
+
+def part_paths(layout: Layout, shard: str) -> tuple[Path, Path]:
+    root = layout.tables(SOURCE)
+    return root / "conversations.parquet" / f"shard-{shard}.parquet", root / "facts.parquet" / f"shard-{shard}.parquet"
+
+
+def _record(task: ImageTask, turns: list[QATurn]) -> list[dict[str, str]]:
+    conv = []
+    for i, t in enumerate(turns):
+        conv.append({"from": "human", "value": f"{IMAGE_TOKEN}\n{t.question}" if i == 0 else t.question})
+        conv.append({"from": "gpt", "value": t.answer})
+    return conv
+
+
+def report_from_parts(shard: str, conversations: Path, facts: Path) -> ShardReport:
+    f = pq.read_table(facts, columns=["category", "said", "question", "answer", "frame", "turn"]).to_pylist()
+    rep = ShardReport(shard, records=pq.read_metadata(conversations).num_rows, pairs=len(f), skipped=True)
+    for row in f:
+        rep.per_category[row["category"]] += 1
+        rep.abstentions[row["category"]] += row["said"] is None
+    rep.frame_fallbacks = sum(1 for row in f if row["turn"] == 0 and row["frame"] == "gravity")
+    rep.preview = [(row["question"], row["answer"]) for row in f[:6]]
+    return rep
+
+
+def run_shard(tasks: list[ImageTask], perception: PerceptionStage, layout: Layout, shard: str,
+              config: GenerateConfig = GenerateConfig(), log: Log = default_log) -> ShardReport:
+    conv_path, facts_path = part_paths(layout, shard)
+    if conv_path.exists() and facts_path.exists():
+        log(f"spatialqa shard {shard}: already finished, skipped")
+        return report_from_parts(shard, conv_path, facts_path)
+    report = ShardReport(shard, images_planned=len(tasks))
+    exists = exists_under(layout.data_root)
+    balance: Counter = Counter()
+    records, facts = [], []
+    progress = Progress(f"spatialqa shard {shard}", len(tasks), "images", log)
+    for start in range(0, len(tasks), config.batch_size):
+        batch = tasks[start:start + config.batch_size]
+        images = []
+        for t in batch:
+            with Image.open(t.path) as im:
+                images.append(im.convert("RGB"))
+        for task, p in zip(batch, perception.perceive(batch, images)):
+            seed = _hash(f"{config.seed}:{task.image_id}") % 2**32
+            k = p.intrinsics
+            if not (np.isfinite([k.fx, k.fy]).all() and k.fx > 0 and k.fy > 0 and (p.depth > 0).any()):
+                report.rejections["invalid_depth_or_focal"] += 1  # e.g. a field of view the model got wrong
+                continue
+            scene = analyse(p, config.analysis, seed)
+            report.frame_fallbacks += scene.frame.source == "gravity"
+            if len(scene.objects) < config.min_objects:
+                report.rejections["too_few_objects_lifted"] += 1
+                continue
+            turns = select_turns(scene, config.pairs_per_image, np.random.default_rng(seed), balance, config.analysis.qa)
+            if not turns:
+                report.rejections["no_askable_question"] += 1
+                continue
+            rel_image = f"{SOURCE}/images/{task.out_name}"
+            dest = layout.data_root / rel_image
+            if not dest.exists():
+                write_bytes(dest, task.path.read_bytes())  # already a normalized JPEG: byte copy
+            record_id = f"{SOURCE}-{task.out_name[:-4]}"
+            conversation = _record(task, turns)
+            rejection = check_record(rel_image, conversation, exists)
+            if rejection is not None:
+                report.rejections[rejection.reason] += 1
+                continue
+            records.append({"id": record_id, "image": rel_image, "conversations": conversation,
+                            "source": SOURCE, "source_id": task.image_id})
+            for i, t in enumerate(turns):
+                facts.append({"record_id": record_id, "image": rel_image, "turn": i, "category": t.category,
+                              "object_a": t.object_a, "object_b": t.object_b, "fact": t.fact, "said": t.said,
+                              "unit": t.unit, "question": t.question, "answer": t.answer,
+                              "frame": scene.frame.source, "camera_height": scene.frame.camera_height})
+                report.per_category[t.category] += 1
+                report.abstentions[t.category] += t.abstained
+            report.records += 1
+            report.pairs += len(turns)
+        progress.advance(len(batch))
+    progress.close()
+    # facts first: the conversations part is the shard's completion marker
+    write_table(facts_path, pa.Table.from_pylist(facts, schema=FACTS))
+    write_table(conv_path, pa.Table.from_pylist(records, schema=CONVERSATIONS))
+    report.preview = [(f["question"], f["answer"]) for f in facts[:6]]
+    return report
+
+
+def all_categories(report: ShardReport) -> dict[str, int]:
+    return {c: int(report.per_category.get(c, 0)) for c in CATEGORIES}

@@ -1,0 +1,141 @@
+"""Scene pool on disk, shard outputs (contract, facts, idempotence, audit) and the Dagster asset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from pipeline.layout import Layout
+from pipeline.records import check_record, exists_under
+from spatialqa_gen.audit import audit_shard
+from spatialqa_gen.generate import (ExactPerception, GenerateConfig, coco_tasks, part_paths, plan, run_shard,
+                                    scene_pool_tasks)
+from spatialqa_gen.scene_pool import SCENES, read_scene_pool, write_scene_pool
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("pool")
+    write_scene_pool(folder, 8, seed=70)
+    return folder
+
+
+def test_scene_pool_layout_and_contents(pool: Path) -> None:
+    table = pq.read_table(pool / "scenes.parquet")
+    assert table.schema.equals(SCENES) and table.num_rows == 8
+    mtime = (pool / "scenes.parquet").stat().st_mtime_ns
+    write_scene_pool(pool, 8, seed=70)  # complete pool: left alone
+    assert (pool / "scenes.parquet").stat().st_mtime_ns == mtime
+    for scene in read_scene_pool(pool):
+        with Image.open(scene.image_path) as im:
+            assert im.format == "JPEG" and im.size == (scene.row["width"], scene.row["height"])
+        p = scene.perception(scene.regions())
+        assert p.depth.dtype == np.float32 and p.masks.shape[0] == len(scene.row["regions"])
+        for region, mask in zip(scene.regions(), p.masks):
+            ys, xs = np.nonzero(mask)
+            assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == tuple(region.box)
+            assert (p.depth[mask] > 0).all()
+
+
+def test_shards_are_valid_auditable_and_idempotent(pool: Path, tmp_path: Path) -> None:
+    layout = Layout.at(tmp_path / "data", tmp_path / "tables", tmp_path / "cache")
+    config = GenerateConfig(target_pairs=24, pairs_per_image=4, num_shards=3)
+    shards = plan(scene_pool_tasks(pool), config)
+    assert sum(len(v) for v in shards.values()) == 6  # ceil(24 / 4) of the 8 scenes
+    assert plan(scene_pool_tasks(pool), config) == shards  # deterministic
+    total = 0
+    for key, tasks in shards.items():
+        report = run_shard(tasks, ExactPerception(), layout, key, config)
+        conv, facts = part_paths(layout, key)
+        audit = audit_shard(conv, facts, layout.data_root)
+        assert audit.ok and audit.turns == report.pairs and audit.records == report.records == len(tasks)
+        total += report.pairs
+        again = run_shard(tasks, ExactPerception(), layout, key, config)
+        assert again.skipped and again.pairs == report.pairs and again.per_category == report.per_category
+    assert total == 24
+    records = pq.read_table(layout.tables("spatialqa") / "conversations.parquet").to_pylist()
+    exists = exists_under(layout.data_root)
+    assert len({r["id"] for r in records}) == len(records) == 6
+    for r in records:
+        assert check_record(r["image"], r["conversations"], exists) is None
+        assert r["image"].startswith("spatialqa/images/") and r["conversations"][0]["value"].startswith("<image>\n")
+    facts = pq.read_table(layout.tables("spatialqa") / "facts.parquet")
+    assert facts.num_rows == 24 and set(facts.column("frame").to_pylist()) == {"ransac"}
+
+
+def test_audit_catches_an_answer_that_does_not_match_its_fact(pool: Path, tmp_path: Path) -> None:
+    layout = Layout.at(tmp_path / "data", tmp_path / "tables", tmp_path / "cache")
+    config = GenerateConfig(target_pairs=8, pairs_per_image=4, num_shards=1)
+    run_shard(plan(scene_pool_tasks(pool), config)["000"], ExactPerception(), layout, "000", config)
+    conv, facts = part_paths(layout, "000")
+    rows = pq.read_table(facts).to_pylist()
+    i = next(i for i, r in enumerate(rows) if r["said"] is not None and r["category"] != "direction")
+    rows[i]["said"] = -rows[i]["said"] if rows[i]["category"] in ("left_right", "above_below", "behind_front",
+                                                                  "big_small", "tall_short", "wide_thin") \
+        else rows[i]["said"] * 1.5
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(facts)), facts)
+    audit = audit_shard(conv, facts, layout.data_root)
+    assert not audit.ok and len(audit.mismatches) == 1
+
+
+def test_coco_instances_table_to_named_regions(pool: Path, tmp_path: Path) -> None:
+    rows = [
+        {"image": "coco/train2017/1.jpg", "width": 640, "height": 480, "category": "chair",
+         "bbox": [10.0, 10.0, 100.0, 200.0], "iscrowd": False},
+        {"image": "coco/train2017/1.jpg", "width": 640, "height": 480, "category": "chair",
+         "bbox": [300.0, 10.0, 100.0, 200.0], "iscrowd": False},
+        {"image": "coco/train2017/1.jpg", "width": 640, "height": 480, "category": "person",
+         "bbox": [0.0, 0.0, 600.0, 400.0], "iscrowd": True},   # crowd: skipped
+        {"image": "coco/train2017/1.jpg", "width": 640, "height": 480, "category": "spoon",
+         "bbox": [0.0, 0.0, 5.0, 5.0], "iscrowd": False},      # too small: skipped
+        {"image": "coco/train2017/1.jpg", "width": 640, "height": 480, "category": "dining table",
+         "bbox": [100.0, 250.0, 400.0, 200.0], "iscrowd": False},
+    ]
+    schema = pa.schema([("image", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
+                        ("category", pa.string()), ("bbox", pa.list_(pa.float64())), ("iscrowd", pa.bool_())])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "instances.parquet")
+    [task] = coco_tasks(tmp_path / "instances.parquet", tmp_path / "data")
+    assert task.path == tmp_path / "data" / "coco/train2017/1.jpg" and task.out_name == "coco_train2017_1.jpg"
+    assert sorted(r.name for r in task.regions) == ["chair on the left", "chair on the right", "dining table"]
+    table_box = next(r.box for r in task.regions if r.category == "dining table")
+    assert table_box == (100.0, 250.0, 500.0, 450.0)
+
+
+def test_dagster_asset_on_the_scene_pool(pool: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.resources import Workspace
+    from assets.spatialqa import defs, spatialqa, spatialqa_partition_keys
+
+    monkeypatch.setenv("SPATIALMIX_SCENE_POOL", str(pool))
+    ws = Workspace(data_root=str(tmp_path / "data"), tables_root=str(tmp_path / "tables"),
+                   cache_root=str(tmp_path / "cache"))
+    merged = dg.Definitions.merge(defs, dg.Definitions(resources={"workspace": ws}))  # as the lead binds it
+    assert dg.AssetKey("spatialqa") in merged.resolve_asset_graph().get_all_asset_keys()
+    pairs = 0
+    for key in spatialqa_partition_keys():
+        result = dg.materialize([spatialqa], partition_key=key, resources={"workspace": ws},
+                                run_config={"ops": {"spatialqa": {"config": {"target_pairs": 32}}}})
+        assert result.success
+        assert all(c.passed for c in result.get_asset_check_evaluations())
+        meta = result.asset_materializations_for_node("spatialqa")[0].metadata
+        assert meta["mode"].value == "scene_pool"
+        assert sum(meta["pairs_per_category"].value.values()) == meta["pairs"].value
+        pairs += meta["pairs"].value
+    assert pairs == 32
+
+
+def test_dagster_asset_real_mode_needs_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.resources import Workspace
+    from assets.spatialqa import spatialqa
+
+    monkeypatch.delenv("SPATIALMIX_SCENE_POOL", raising=False)
+    ws = Workspace(data_root=str(tmp_path / "data"), tables_root=str(tmp_path / "tables"),
+                   cache_root=str(tmp_path / "cache"))
+    result = dg.materialize([spatialqa], partition_key="000", resources={"workspace": ws}, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "instances.parquet missing" in failure.message

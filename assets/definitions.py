@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from . import hub_sources, sources
+from . import hub_sources, mixture, sources, spatialqa, training
 from .resources import Workspace
 
 defs = dg.Definitions.merge(
     sources.defs,
     hub_sources.defs,
+    spatialqa.defs,
+    mixture.defs,
+    training.defs,
     dg.Definitions(resources={"workspace": Workspace()}),
 )

@@ -41,8 +41,10 @@ def _plain(value: object) -> object:
 
 
 def materialize_keys(defs: dg.Definitions, keys: Iterable[dg.AssetKey], run_config: dict,
-                     log: Callable[[str], None] = print, tags: dict[str, str] | None = None) -> list[StepResult]:
-    """Run `keys` (topologically ordered here) one run per asset partition; stop at the first failure."""
+                     log: Callable[[str], None] = print, tags: dict[str, str] | None = None,
+                     asset_config: dict[str, dict] | None = None) -> list[StepResult]:
+    """Run `keys` (topologically ordered here) one run per asset partition; stop at the first failure.
+    `asset_config` gives an asset's own config (by asset name), added to the runs of that asset only."""
     instance = dg.DagsterInstance.get()
     graph = defs.resolve_asset_graph()
     wanted = set(keys)
@@ -54,7 +56,9 @@ def materialize_keys(defs: dg.Definitions, keys: Iterable[dg.AssetKey], run_conf
         for partition in (pdef.get_partition_keys() if pdef else [None]):
             label = key.to_user_string() + (f"[{partition}]" if partition else "")
             log(f"materializing {label}")
-            res = job.execute_in_process(run_config=run_config | QUIET, instance=instance, partition_key=partition,
+            own = (asset_config or {}).get(key.path[-1])
+            config = run_config | QUIET | ({"ops": {key.path[-1]: {"config": own}}} if own else {})
+            res = job.execute_in_process(run_config=config, instance=instance, partition_key=partition,
                                          asset_selection=[key], tags=tags or {}, raise_on_error=True)
             step = StepResult(key.to_user_string(), partition, res.run_id)
             for event in res.get_asset_materialization_events():

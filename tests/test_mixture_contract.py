@@ -1,0 +1,135 @@
+"""The mixture's vectorised contract checks must agree with `records.check_record` on every record."""
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from pipeline import tables
+from pipeline.mixture import BLANK_PATTERN, contract_violations, images_exist
+from pipeline.records import check_record, exists_under
+
+H = "human"
+G = "gpt"
+
+
+def turn(speaker: Any, value: Any) -> dict[str, Any]:
+    return {"from": speaker, "value": value}
+
+
+# (image, conversations): at least one record per rejection reason, and the edge cases between them
+CASES: list[tuple[str | None, Any]] = [
+    ("coco/a.jpg", [turn(H, "<image>\nWhat is it?"), turn(G, "A cat.")]),                      # valid
+    (None, [turn(H, "Hi"), turn(G, "Hello"), turn(H, "Bye"), turn(G, "Bye")]),                  # valid text-only
+    ("", [turn(H, "Hi"), turn(G, "Hello")]),                                                    # "" is text-only
+    ("coco/a.jpg", [turn(H, "<image>What?"), turn(G, "x")]),                                    # token without \n
+    (None, None),                                                                               # no_conversation
+    (None, []),                                                                                 # no_conversation
+    ("coco/a.jpg", [turn("user", "<image>\nq"), turn(G, "a")]),                                 # bad_turn
+    ("coco/a.jpg", [turn(None, "<image>\nq"), turn(G, "a")]),                                   # bad_turn
+    (None, [turn(H, "q"), None]),                                                               # bad_turn (null turn)
+    (None, [turn(G, "a"), turn(H, "q")]),                                                       # turns_not_alternating
+    (None, [turn(H, "q"), turn(H, "q2")]),                                                      # turns_not_alternating
+    (None, [turn(H, "q"), turn(G, "a"), turn(G, "b"), turn(H, "c")]),                           # alternating at 2
+    (None, [turn(H, "q"), turn(G, "  \n\t")]),                                                  # empty_turn
+    (None, [turn(H, "q"), turn(G, None)]),                                                      # empty_turn (null)
+    (None, [turn(H, "q"), turn(G, "\x1c\x1f\u3000")]),                                           # Python whitespace
+    (None, [turn(H, ""), turn("bot", "x")]),                                                    # first fault wins
+    (None, [turn(H, "q"), turn(G, "a"), turn(H, "q2")]),                                        # unanswered_turn
+    ("coco/a.jpg", [turn(H, "q <image>"), turn(G, "a")]),                                       # image_token: not first
+    ("coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "<image> a")]),                              # image_token: two
+    ("coco/a.jpg", [turn(H, "<image>\n<image>\nq"), turn(G, "a")]),                              # image_token: two in one
+    ("coco/a.jpg", [turn(H, "q"), turn(G, "a")]),                                               # image_token: none
+    (None, [turn(H, "<image>\nq"), turn(G, "a")]),                                              # text-only with token
+    ("coco/missing.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                # image_missing
+    ("../outside.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                  # escapes the root
+    ("coco/../coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                              # not plain, exists
+    ("/abs/a.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                      # absolute
+    ("coco/link.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                   # symlink inside root
+    ("coco/out_link.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                               # symlink escaping
+    ("coco", [turn(H, "<image>\nq"), turn(G, "a")]),                                            # a folder, not a file
+    ("a.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                           # top level file
+    ("coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "a"), turn(H, "q2"), turn(G, "<image>")]),   # token in late turn
+]
+
+ALL_REASONS = {"no_conversation", "bad_turn", "turns_not_alternating", "empty_turn", "unanswered_turn",
+               "image_token", "image_missing"}
+
+
+@pytest.fixture()
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    (root / "coco").mkdir(parents=True)
+    (root / "coco" / "a.jpg").write_bytes(b"x")
+    (root / "a.jpg").write_bytes(b"x")
+    (tmp_path / "outside.jpg").write_bytes(b"x")
+    (root / "coco" / "link.jpg").symlink_to(root / "coco" / "a.jpg")
+    (root / "coco" / "out_link.jpg").symlink_to(tmp_path / "outside.jpg")
+    return root
+
+
+def frame(cases: list[tuple[str | None, Any]]) -> pl.DataFrame:
+    rows = [{"id": str(i), "image": img, "conversations": conv, "source": "t", "source_id": str(i)}
+            for i, (img, conv) in enumerate(cases)]
+    return pl.from_arrow(tables.to_table(rows, tables.CONVERSATIONS))  # type: ignore[return-value]
+
+
+def expected_reasons(cases: list[tuple[str | None, Any]], data_root: Path, check_images: bool) -> list[Any]:
+    exists = exists_under(data_root) if check_images else None
+    return [(r.reason if (r := check_record(img, conv, exists)) else None) for img, conv in cases]
+
+
+def vectorised_reasons(cases: list[tuple[str | None, Any]], data_root: Path, check_images: bool) -> list[Any]:
+    df = frame(cases)
+    ok = images_exist(df["image"], data_root) if check_images else None
+    return contract_violations(df, ok)["reason"].to_list()
+
+
+def test_every_reason_agrees_with_check_record(data_root: Path) -> None:
+    expected = expected_reasons(CASES, data_root, check_images=True)
+    assert set(expected) - {None} == ALL_REASONS  # the cases really cover every rule
+    assert vectorised_reasons(CASES, data_root, check_images=True) == expected
+
+
+def test_agrees_without_image_check(data_root: Path) -> None:
+    expected = expected_reasons(CASES, data_root, check_images=False)
+    assert "image_missing" not in expected
+    assert vectorised_reasons(CASES, data_root, check_images=False) == expected
+
+
+def test_details_name_the_fault(data_root: Path) -> None:
+    df = frame(CASES)
+    out = contract_violations(df, images_exist(df["image"], data_root)).with_row_index()
+    details = dict(zip(out["index"].to_list(), out["detail"].to_list()))
+    for i, (img, conv) in enumerate(CASES):
+        r = check_record(img, conv, exists_under(data_root))
+        if r is not None:
+            assert details[i] == r.detail, (i, CASES[i])
+
+
+def test_whitespace_matches_python_strip_for_every_code_point() -> None:
+    """`value.strip()` is Python's notion of a blank turn; the pattern must agree on all of Unicode."""
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    blank = pl.Series(chars).str.contains(BLANK_PATTERN).to_list()
+    assert blank == [not ch.strip() for ch in chars]
+
+
+def test_random_records_agree(data_root: Path) -> None:
+    rng = random.Random(7)
+    speakers = [H, G, "user", None]
+    values = ["<image>\nq", "q", "", " ", "<image>", "a <image>", "x\x1e", None, "<image>\n<image>"]
+    images = [None, "", "coco/a.jpg", "coco/nope.jpg", "../outside.jpg", "coco/out_link.jpg"]
+    cases = []
+    for _ in range(3000):
+        n = rng.choice([0, 1, 2, 2, 2, 3, 4, 4, 6])
+        conv = [None if rng.random() < 0.02 else turn(rng.choice(speakers) if rng.random() < 0.1 else (H, G)[i % 2],
+                                                       rng.choice(values) if rng.random() < 0.3 else "text")
+                for i in range(n)]
+        if conv and conv[0] and rng.random() < 0.6:
+            conv[0]["value"] = "<image>\n" + (conv[0]["value"] or "")
+        cases.append((rng.choice(images), conv if rng.random() > 0.02 else None))
+    assert vectorised_reasons(cases, data_root, True) == expected_reasons(cases, data_root, True)

@@ -7,8 +7,21 @@ from pathlib import Path
 
 from pipeline.mirror_server import MirrorServer
 from pipeline.sample_mirror import write_sample_mirror
+from spatialqa_gen.scene_pool import write_scene_pool
 
-from .runner import StepResult, ensure_dagster_home, materialize_keys
+from .runner import PROJECT_ROOT, StepResult, ensure_dagster_home, materialize_keys
+
+
+SAMPLE_SCENES = 24
+SAMPLE_RECIPE = "recipes/sample.toml"
+
+
+def write_sample(root: Path) -> Path:
+    """The whole embedded sample: upstream-shaped mirror plus the rendered scene pool that stands in
+    for the spatial generator's image pool (exact depth and masks; no model weights needed)."""
+    root = write_sample_mirror(root)
+    write_scene_pool(root / "spatialqa_scenes", SAMPLE_SCENES, seed=0)
+    return root
 
 
 def _workspace_config(args: argparse.Namespace, mirror: str | None) -> dict:
@@ -71,13 +84,17 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
 
     ensure_dagster_home()
     args.data_root = args.data_root or "playground/data"
-    root = write_sample_mirror(Path(args.mirror_dir))
+    root = write_sample(Path(args.mirror_dir))
+    os.environ["SPATIALMIX_SCENE_POOL"] = str(root / "spatialqa_scenes")
+    mixture_json = Path(args.data_root).resolve().parent / "mixtures" / "sample" / "sample.json"
+    per_asset = {"mixture": {"recipe": str(PROJECT_ROOT / SAMPLE_RECIPE)},
+                 "finetune": {"preset": "tiny", "mixture": str(mixture_json)}}
     with MirrorServer(root) as server:
         config = _workspace_config(args, server.url)
         from .definitions import defs
 
         keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[-1] not in args.skip]
-        steps = materialize_keys(defs, [dg.AssetKey(k.path) for k in keys], config)
+        steps = materialize_keys(defs, [dg.AssetKey(k.path) for k in keys], config, asset_config=per_asset)
     print_summary(steps)
     print(f"\ndata root:  {os.environ['SPATIALMIX_DATA_ROOT']}\nmirror:     {root} (served at {server.url})")
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}: open the UI with `make ui` (or `.venv/bin/spatialmix ui`)")
@@ -85,7 +102,7 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_sample_mirror(args: argparse.Namespace) -> int:
-    root = write_sample_mirror(Path(args.dir))
+    root = write_sample(Path(args.dir))
     print(f"sample mirror written to {root}")
     return 0
 

@@ -3,6 +3,7 @@ embedded-sample smoke job, the saved model reloads, and model assembly maps the 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,16 @@ def test_tiny_entry_point_trains_saves_and_reloads(tmp_path: Path) -> None:
     ids = processor.tokenizer("USER: hi ASSISTANT:", return_tensors="pt").input_ids
     assert model(input_ids=ids).logits.shape[-1] == model.config.text_config.vocab_size
 
-    # A second run resumes from the last checkpoint (its weights, its step) instead of starting over.
+    # A finished run is reused as it is, not trained again.
+    final_mtime = (out / "final").stat().st_mtime_ns
+    assert main(args) == 0
+    assert json.loads((out / "train_metrics.json").read_text()) == metrics
+    assert (out / "final").stat().st_mtime_ns == final_mtime
+
+    # An interrupted run (checkpoints, no final model) resumes from its last checkpoint (its weights,
+    # its step) instead of starting over.
+    shutil.rmtree(out / "final")
+    (out / "train_metrics.json").unlink()
     assert main(args) == 0
     again = json.loads((out / "train_metrics.json").read_text())
     assert again["steps"] >= 3 and len(again["loss_curve"]) <= 1

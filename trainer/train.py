@@ -128,6 +128,13 @@ def _publish_final(trainer: Trainer, stage2: Any, out: Path) -> Path:
 def run(config: TrainConfig, reporter: Reporter, callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     out = Path(config.output_dir)
+    finished = out / "train_metrics.json"
+    if (out / "final").is_dir() and finished.is_file():
+        # The output folder is keyed by the mixture's content: a finished run is not trained again.
+        metrics = json.loads(finished.read_text())
+        reporter.info(f"{out} already holds a finished run; reusing it (delete the folder to retrain)")
+        reporter.final(metrics)
+        return metrics
     bf16 = config.bf16 and torch.cuda.is_available()
     if config.bf16 and not bf16:
         reporter.info("no CUDA device: training in fp32 (bf16 needs a GPU here)")

@@ -8,9 +8,10 @@ dropped). The result is one row per overlapping pair in `<tables>/overlap/cauldr
 (source, id, llava_665k_id, same_question): the mixture decides what to drop."""
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -78,6 +79,17 @@ def cauldron_overlap(layout: Layout, sources: tuple[str, ...] = ("vqav2", "textc
     llava_table = layout.tables(LLAVA_665K) / "conversations.parquet"
     if not llava_table.exists():
         raise FileNotFoundError(f"overlap: {llava_table} missing (build llava_665k_conversations first)")
+    source_tables = {source: conversations_path(HUB_SOURCES[source], layout, "train") for source in sources}
+    for source, table in source_tables.items():
+        if not table.exists():
+            raise FileNotFoundError(f"overlap: {table} missing (build {source}_conversations first)")
+    out = layout.tables("overlap") / "cauldron_vs_665k.parquet"
+    manifests = list(layout.tables_root.glob("*/images/*.parquet"))
+    fp = tables.files_fingerprint([llava_table, *source_tables.values(), *manifests], ["overlap-v1", *sources])
+    if tables.stored_fingerprint(out) == fp:
+        meta = pq.read_schema(out).metadata
+        return OverlapReport(out, int(meta[b"records_665k"]), {
+            k: SourceOverlap(**v) for k, v in json.loads(meta[b"by_source"]).items()})
     shas = _sha_by_path(layout)
     ids, images, firsts = _first_turns(llava_table)
     by_sha: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -85,12 +97,9 @@ def cauldron_overlap(layout: Layout, sources: tuple[str, ...] = ("vqav2", "textc
         if image and image in shas:
             by_sha[shas[image]].append((rid, question_key(first)))
     questions_665k = {question_key(f) for f in firsts}
-    report = OverlapReport(layout.tables("overlap") / "cauldron_vs_665k.parquet", len(ids))
+    report = OverlapReport(out, len(ids))
     rows = []
-    for source in sources:
-        table = conversations_path(HUB_SOURCES[source], layout, "train")
-        if not table.exists():
-            raise FileNotFoundError(f"overlap: {table} missing (build {source}_conversations first)")
+    for source, table in source_tables.items():
         stats = report.by_source[source] = SourceOverlap()
         for rid, image, first in zip(*_first_turns(table)):
             stats.records += 1
@@ -103,5 +112,7 @@ def cauldron_overlap(layout: Layout, sources: tuple[str, ...] = ("vqav2", "textc
             stats.pairs += len(matches)
             rows += [{"source": source, "id": rid, "llava_665k_id": lid, "same_question": s}
                      for (lid, _), s in zip(matches, same_q)]
-    write_table(report.table, tables.to_table(rows, OVERLAP))
+    by_source = json.dumps({k: asdict(v) for k, v in report.by_source.items()})
+    write_table(out, tables.with_fingerprint(tables.to_table(rows, OVERLAP), fp, by_source=by_source,
+                                             records_665k=str(len(ids))))
     return report

@@ -5,7 +5,6 @@ written last and atomically, carrying a fingerprint of its inputs, so a finished
 by the next run and a killed one is redone from scratch (its staging folder is cleared first)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -78,20 +77,7 @@ def manifest_path(layout: Layout, source: str, shard: str) -> Path:
 
 def fingerprint(inputs: Iterable[Path], keys: Iterable[str]) -> str:
     """Identity of a shard's work: the input files (size, mtime) and the upstream keys in it."""
-    h = hashlib.sha256(PIPELINE_VERSION.encode())
-    for p in sorted(inputs):
-        st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    for k in keys:
-        h.update(k.encode() + b"\n")
-    return h.hexdigest()
-
-
-def _stored_fingerprint(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    meta = pq.read_schema(path).metadata or {}
-    return meta.get(b"fingerprint", b"").decode() or None
+    return tables.files_fingerprint(inputs, [PIPELINE_VERSION, *keys])
 
 
 def _run_chunk(reader: Reader, tasks: list[ImageTask], data_root: Path, source: str,
@@ -115,7 +101,7 @@ def _run_chunk(reader: Reader, tasks: list[ImageTask], data_root: Path, source: 
 def finished(layout: Layout, source: str, shard: str, fp: str) -> ShardReport | None:
     """The report of this shard if it already ran on exactly these inputs."""
     manifest = manifest_path(layout, source, shard)
-    if _stored_fingerprint(manifest) == fp:
+    if tables.stored_fingerprint(manifest) == fp:
         return ShardReport.from_manifest(source, shard, manifest, reused=True)
     return None
 
@@ -155,6 +141,6 @@ def run_shard(source: str, shard: str, tasks: Sequence[ImageTask], reader: Reade
     progress.close()
     rows.sort(key=lambda r: r.original)
     table = tables.to_table((r.as_dict() for r in rows), tables.MANIFEST)
-    write_table(manifest, table.replace_schema_metadata({"fingerprint": fp, "source": source, "shard": shard}))
+    write_table(manifest, tables.with_fingerprint(table, fp, source=source, shard=shard))
     shutil.rmtree(staging, ignore_errors=True)
     return ShardReport.from_manifest(source, shard, manifest, reused=False, seconds=time.monotonic() - t0)

@@ -1,4 +1,5 @@
 """The console script end to end, in a subprocess, against the project's Dagster instance."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -36,13 +37,29 @@ def test_ingest_command_materializes_in_the_instance(tmp_path, dagster_home, mir
     assert bad.returncode != 0 and "unknown source" in bad.stderr
 
 
+def _outputs(root: Path) -> dict[Path, int]:
+    """Everything the main job writes under playground/ (not the mirror, not per-run training logs)."""
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*")
+            if p.is_file() and "sample_mirror" not in p.parts and "logs" not in p.parts}
+
+
 @pytest.mark.slow
 def test_run_sample_main_job_twice(tmp_path, dagster_home):
     first = run_cli("run-sample", "--workers", "1", cwd=tmp_path, env_home=dagster_home)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "llava_665k_conversations" in first.stdout
-    images = {p: p.stat().st_mtime_ns for p in (tmp_path / "playground" / "data").rglob("*.jpg")}
+    summary = first.stdout.split("asset ")[-1]
+    for asset in ("llava_665k_conversations", "vqav2_conversations", "openspaces_conversations", "spatialqa",
+                  "cauldron_overlap", "mixture", "finetune"):
+        assert f"\n{asset} " in summary, asset
+    assert "FAILED" not in summary
+    playground = tmp_path / "playground"
+    mixture = json.loads((playground / "mixtures" / "sample" / "sample.json").read_text())
+    assert len(mixture) == 82
+    assert any((playground / "checkpoints" / "finetune").glob("*/final/config.json"))
+    before = _outputs(playground)
+
     second = run_cli("run-sample", "--workers", "1", cwd=tmp_path, env_home=dagster_home)
     assert second.returncode == 0, second.stdout[-3000:]
-    assert "fetched_now" not in second.stdout.split("asset ")[-1] or "fetched_now=0" in second.stdout
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "playground" / "data").rglob("*.jpg")} == images
+    downloads = [line for line in second.stdout.splitlines() if "_download " in line]
+    assert downloads and all("fetched_now=0" in line or "fetched_now" not in line for line in downloads)
+    assert _outputs(playground) == before, "a second run rewrites nothing"

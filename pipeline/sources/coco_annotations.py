@@ -8,7 +8,9 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from .. import tables
 from ..atomic import write_table
 from ..layout import Layout
 from .remote import RemoteFile
@@ -31,8 +33,12 @@ def instances_path(layout: Layout) -> Path:
 
 
 def build_instances(layout: Layout) -> dict[str, int]:
-    """Write the instances table; return counts (images, objects, categories, skipped)."""
+    """Write the instances table (unless it is current); return counts (images, objects, categories, skipped)."""
     archive = layout.cache("coco") / ARCHIVE.filename
+    out = instances_path(layout)
+    fp = tables.files_fingerprint([archive], ["coco-instances-v1"])
+    if tables.stored_fingerprint(out) == fp:
+        return orjson.loads(pq.read_schema(out).metadata[b"counts"])
     with zipfile.ZipFile(archive) as zf:
         data = orjson.loads(zf.read(MEMBER))
     images = {im["id"]: im for im in data["images"]}
@@ -51,6 +57,7 @@ def build_instances(layout: Layout) -> dict[str, int]:
         cols["category"].append(names[ann["category_id"]])
         cols["bbox"].append([float(v) for v in bbox])
         cols["iscrowd"].append(bool(ann.get("iscrowd", 0)))
-    write_table(instances_path(layout), pa.table(cols, schema=INSTANCES))
-    return {"images": len({i for i in cols["image"]}), "objects": len(cols["image"]),
-            "categories": len(set(cols["category"])), "skipped": sum(skipped.values())}
+    counts = {"images": len(set(cols["image"])), "objects": len(cols["image"]),
+              "categories": len(set(cols["category"])), "skipped": sum(skipped.values())}
+    write_table(out, tables.with_fingerprint(pa.table(cols, schema=INSTANCES), fp, counts=orjson.dumps(counts).decode()))
+    return counts

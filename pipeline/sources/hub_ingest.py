@@ -77,12 +77,6 @@ def _part(layout: Layout, source: str, shard: str, kind: str) -> Path:
     return layout.tables(source) / "parts" / f"{shard}.{kind}.parquet"
 
 
-def _fingerprint_of(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    return (pq.read_schema(path).metadata or {}).get(b"fingerprint", b"").decode() or None
-
-
 def _normalize_batch(jobs: list[tuple[bytes, str, str]], data_root: Path, source: str,
                      staging: Path) -> list[ManifestRow]:
     return [normalize(data, data_root, rel, source, original, staging) for data, rel, original in jobs]
@@ -121,7 +115,7 @@ def ingest_shard(ds: HubDataset, layout: Layout, split: str, index: int, repo_pa
     fp = fingerprint([local], [ds.name, commit, repo_path, CONVERTER_VERSION])
     parts = [_part(layout, ds.name, shard, k) for k in ("conversations", "rejections")]
     done = finished(layout, ds.name, shard, fp)
-    if done is not None and all(_fingerprint_of(p) == fp for p in parts):
+    if done is not None and all(tables.stored_fingerprint(p) == fp for p in parts):
         return done, True
     t0 = time.monotonic()
     staging = layout.staging(ds.name, shard)
@@ -180,8 +174,8 @@ def ingest_shard(ds: HubDataset, layout: Layout, split: str, index: int, repo_pa
 
 def _combine(parts: list[Path], out: Path, schema: pa.Schema) -> None:
     """Concatenate a split's parts into one table; skipped when it already holds exactly these parts."""
-    fp = hashlib.sha256("".join(_fingerprint_of(p) or "" for p in parts).encode()).hexdigest()
-    if _fingerprint_of(out) == fp:
+    fp = hashlib.sha256("".join(tables.stored_fingerprint(p) or "" for p in parts).encode()).hexdigest()
+    if tables.stored_fingerprint(out) == fp:
         return
     table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts]) if parts else schema.empty_table()
     write_table(out, table.replace_schema_metadata({"fingerprint": fp, "parts": str(len(parts))}))

@@ -148,6 +148,7 @@ def download(ds: HubDataset, layout: Layout, mirror: str | None,
         stored = json.loads(ds.lock_path(layout).read_bytes())
         if stored.get("origin") == origin and set(stored["files"]) == set(ds.splits):
             lock = Locked(stored["commit"], stored["files"])
+    fresh = lock is None
     if lock is None:
         lock = resolve_files(ds, mirror, cache, log)
     revision = ds.revision if mirror else lock.commit  # a mirror serves one snapshot, named by its path
@@ -156,8 +157,9 @@ def download(ds: HubDataset, layout: Layout, mirror: str | None,
     basenames = [PurePosixPath(n).name for s in ds.splits for n in lock.files[s]]
     if len(set(basenames)) != len(basenames):
         raise ValueError(f"{ds.name}: two files of {ds.repo_id} share a name; the cache is flat")
-    write_text(ds.lock_path(layout), json.dumps(
-        {"repo_id": ds.repo_id, "origin": origin, "commit": lock.commit, "files": lock.files}, indent=1))
+    if fresh:  # written once, after every file arrived: a re-run rewrites nothing
+        write_text(ds.lock_path(layout), json.dumps(
+            {"repo_id": ds.repo_id, "origin": origin, "commit": lock.commit, "files": lock.files}, indent=1))
     return lock, results
 
 

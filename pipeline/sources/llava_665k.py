@@ -5,7 +5,6 @@ its position in the file as `source_id`. Records that break the contract, or who
 survive ingest (OCR-VQA has a few hundred dead covers), go to the rejection table with a reason."""
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +44,9 @@ def annotations_path(layout: Layout) -> Path:
 
 def _fingerprint(json_path: Path, layout: Layout) -> str:
     """The annotation file plus every image manifest: new images can turn a rejection into a record."""
-    h = hashlib.sha256(b"llava665k-v1")
-    st = json_path.stat()
-    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    for manifest in sorted(layout.tables_root.glob("*/images/*.parquet")):
-        meta = pq.read_schema(manifest).metadata or {}
-        h.update(str(manifest.relative_to(layout.tables_root)).encode() + meta.get(b"fingerprint", b""))
-    return h.hexdigest()
+    manifests = sorted(layout.tables_root.glob("*/images/*.parquet"))
+    return tables.files_fingerprint([json_path], ["llava665k-v1", *(f"{m.parent.parent.name}/{m.name}:"
+                                                                   f"{tables.stored_fingerprint(m)}" for m in manifests)])
 
 
 def _report_from(table_path: Path) -> ConversationReport:
@@ -66,7 +61,7 @@ def build_conversations(layout: Layout, log: Log = default_log) -> ConversationR
     out = layout.tables(SOURCE) / "conversations.parquet"
     rejected_out = layout.tables(SOURCE) / "rejections.parquet"
     fp = _fingerprint(json_path, layout)
-    if out.exists() and (pq.read_schema(out).metadata or {}).get(b"fingerprint", b"").decode() == fp:
+    if tables.stored_fingerprint(out) == fp:
         return _report_from(out)
 
     records = orjson.loads(json_path.read_bytes())
@@ -108,7 +103,7 @@ def build_conversations(layout: Layout, log: Log = default_log) -> ConversationR
     report.rejections = Counter(r["reason"] for r in rejected)
     write_table(rejected_out, tables.to_table(rejected, tables.REJECTIONS))
     summary = {k: v for k, v in report.__dict__.items() if k not in ("table", "reused")}
-    table = tables.to_table(rows, tables.CONVERSATIONS).replace_schema_metadata(
-        {"fingerprint": fp, "report": orjson.dumps(summary)})
+    table = tables.with_fingerprint(tables.to_table(rows, tables.CONVERSATIONS), fp,
+                                    report=orjson.dumps(summary).decode())
     write_table(out, table)
     return report

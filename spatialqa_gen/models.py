@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -73,7 +73,39 @@ def _batched(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
-class DepthProEstimator:
+class _TransformersDepth:
+    """The shared batched inference of transformers depth models; subclasses say where f comes from."""
+
+    model: torch.nn.Module
+    processor: Any
+    device: torch.device
+    dtype: torch.dtype | None
+    batch_size: int
+
+    def _focal(self, image: Image.Image, result: dict) -> float:
+        raise NotImplementedError
+
+    def _check(self, outputs) -> None:
+        """Validate/convert model outputs before post-processing (default: nothing to do)."""
+
+    @torch.inference_mode()
+    def estimate(self, images: list[Image.Image]) -> list[tuple[np.ndarray, Intrinsics]]:
+        out = []
+        for batch in _batched(images, self.batch_size):
+            inputs = self.processor(images=batch, return_tensors="pt").to(self.device)
+            with _autocast(self.device, self.dtype):
+                outputs = self.model(**inputs)
+            outputs.predicted_depth = outputs.predicted_depth.float()
+            self._check(outputs)
+            sizes = [(im.height, im.width) for im in batch]
+            for im, res in zip(batch, self.processor.post_process_depth_estimation(outputs, target_sizes=sizes)):
+                f = self._focal(im, res)
+                out.append((res["predicted_depth"].cpu().numpy().astype(np.float32),
+                            Intrinsics(f, f, im.width / 2, im.height / 2)))
+        return out
+
+
+class DepthProEstimator(_TransformersDepth):
     """Apple Depth Pro: metric depth and the field of view (hence the focal length) from one image."""
 
     def __init__(self, model: torch.nn.Module, processor, device: str = "cpu", dtype: torch.dtype | None = None,
@@ -91,23 +123,13 @@ class DepthProEstimator:
         model = DepthProForDepthEstimation.from_pretrained(model_id, revision=revision, use_fov_model=True)
         return cls(model, processor, device, dtype, batch_size)
 
-    @torch.inference_mode()
-    def estimate(self, images: list[Image.Image]) -> list[tuple[np.ndarray, Intrinsics]]:
-        out = []
-        for batch in _batched(images, self.batch_size):
-            inputs = self.processor(images=batch, return_tensors="pt").to(self.device)
-            with _autocast(self.device, self.dtype):
-                outputs = self.model(**inputs)
-            outputs.predicted_depth = outputs.predicted_depth.float()
-            if outputs.field_of_view is None:
-                raise ValueError("Depth Pro was loaded without its FOV head (use_fov_model=True): no focal length")
-            outputs.field_of_view = outputs.field_of_view.float()
-            sizes = [(im.height, im.width) for im in batch]
-            for im, res in zip(batch, self.processor.post_process_depth_estimation(outputs, target_sizes=sizes)):
-                f = float(res["focal_length"])
-                out.append((res["predicted_depth"].cpu().numpy().astype(np.float32),
-                            Intrinsics(f, f, im.width / 2, im.height / 2)))
-        return out
+    def _focal(self, image: Image.Image, result: dict) -> float:
+        return float(result["focal_length"])
+
+    def _check(self, outputs) -> None:
+        if outputs.field_of_view is None:
+            raise ValueError("Depth Pro was loaded without its FOV head (use_fov_model=True): no focal length")
+        outputs.field_of_view = outputs.field_of_view.float()
 
 
 def focal_from_exif(image: Image.Image) -> float | None:
@@ -117,7 +139,7 @@ def focal_from_exif(image: Image.Image) -> float | None:
     return float(f35) / 36.0 * max(image.size) if f35 else None
 
 
-class DepthAnythingEstimator:
+class DepthAnythingEstimator(_TransformersDepth):
     """Depth Anything V2 metric: depth in metres; the focal length comes from EXIF or a configured
     horizontal field of view (the model does not estimate it)."""
 
@@ -139,20 +161,8 @@ class DepthAnythingEstimator:
             raise ValueError(f"{model_id} predicts relative depth; a metric checkpoint is needed")
         return cls(model, processor, fov_deg, device, dtype, batch_size)
 
-    @torch.inference_mode()
-    def estimate(self, images: list[Image.Image]) -> list[tuple[np.ndarray, Intrinsics]]:
-        out = []
-        for batch in _batched(images, self.batch_size):
-            inputs = self.processor(images=batch, return_tensors="pt").to(self.device)
-            with _autocast(self.device, self.dtype):
-                outputs = self.model(**inputs)
-            outputs.predicted_depth = outputs.predicted_depth.float()
-            sizes = [(im.height, im.width) for im in batch]
-            for im, res in zip(batch, self.processor.post_process_depth_estimation(outputs, target_sizes=sizes)):
-                f = focal_from_exif(im) or 0.5 * im.width / math.tan(math.radians(self.fov_deg) / 2)
-                out.append((res["predicted_depth"].cpu().numpy().astype(np.float32),
-                            Intrinsics(f, f, im.width / 2, im.height / 2)))
-        return out
+    def _focal(self, image: Image.Image, result: dict) -> float:
+        return focal_from_exif(image) or 0.5 * image.width / math.tan(math.radians(self.fov_deg) / 2)
 
 
 @dataclass

@@ -237,8 +237,10 @@ def child(mode: str, work: Path) -> None:
         t0 = time.perf_counter()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu0 = usage.ru_utime + usage.ru_stime
+        stamps: list[tuple[float, str]] = []  # the engine logs at the end of each phase
         report = build(load(work / "recipe.toml"), Layout.at(work / "data", work / "tables", work / "cache"),
-                       work / "out-engine", check_images=True, force=True, log=lambda _m: None)
+                       work / "out-engine", check_images=True, force=True,
+                       log=lambda m: stamps.append((time.perf_counter() - t0, m)))
         records = report.manifest["records"]
     else:
         merged: list[dict[str, Any]] = []
@@ -251,14 +253,32 @@ def child(mode: str, work: Path) -> None:
         records = len(merged)
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    if mode == "engine":
+        print(engine_phases(stamps))
     print(json.dumps({"mode": mode, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu0,
                       "peak_rss": peak_rss(), "records": records}))
+
+
+def engine_phases(stamps: list[tuple[float, str]]) -> str:
+    """Seconds per phase, from the engine's log line that closes each phase (the image listing runs
+    in a thread during the read, so it has no phase of its own)."""
+    phases = [("fingerprint+read", " records from "), ("validate", " rejected by the contract"),
+              ("dedup+overlap+sample+ids+shuffle", " shuffled (seed "), ("export", ": wrote ")]
+    out, start = [], 0.0
+    for name, marker in phases:
+        end = max(t for t, m in stamps if marker in m)
+        out.append(f"{name} {end - start:.2f} s")
+        start = end
+    return "  engine phases: " + ", ".join(out)
 
 
 def measure(mode: str, work: Path) -> dict[str, Any]:
     out = subprocess.run([sys.executable, __file__, "--child", mode, "--workdir", str(work)],
                          check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    lines = out.stdout.strip().splitlines()
+    for line in lines[:-1]:
+        print(line)
+    return json.loads(lines[-1])
 
 
 def main() -> None:

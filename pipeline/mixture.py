@@ -42,6 +42,10 @@ CONVERSATIONS_SCHEMA = pl.Schema(pl.from_arrow(tables.CONVERSATIONS.empty_table(
 # Bump when the engine's output for the same inputs changes, so old mixtures are rebuilt.
 ENGINE_VERSION = "1"
 BATCH_ROWS = 16_384  # records per JSON / Parquet write: bounds the memory of the export
+WORKERS = min(4, os.cpu_count() or 1)  # threads hashing the input tables
+# The Parquet copy is a by-product beside the JSON: zstd's fast negative levels compress its text
+# ~1.5x less than level 1 but encode it ~1.5x faster, and its encoding is the export's longest thread.
+PARQUET_COMPRESSION, PARQUET_LEVEL = "zstd", -1
 # Python's str.strip() treats the ASCII separators \x1c-\x1f as whitespace; regex \s does not.
 BLANK_PATTERN = r"^[\s\x1c-\x1f]*$"
 # A plain relative path (no empty, "." or ".." component) can be checked by listing its folder.
@@ -124,9 +128,14 @@ def image_hashes(tables_root: Path) -> pl.DataFrame:
 # ---------------------------------------------------------------- validation
 
 def images_exist(paths: pl.Series, data_root: Path) -> pl.Series:
-    """Vectorised `records.exists_under(data_root)`: one directory listing per referenced folder
-    instead of one stat per record. Paths that are not plain, and symlinked entries, go through
-    `exists_under` itself so both always agree (it refuses anything resolving outside the root)."""
+    """Vectorised `records.exists_under(data_root)`, per path."""
+    return paths.is_in(existing_images(paths, data_root).implode()).fill_null(False)
+
+
+def existing_images(paths: pl.Series, data_root: Path) -> pl.Series:
+    """The distinct `paths` that `records.exists_under(data_root)` accepts: one directory listing per
+    referenced folder instead of one stat per record. Paths that are not plain, and symlinked entries,
+    go through `exists_under` itself so both always agree (it refuses anything resolving outside the root)."""
     root = data_root.resolve()
     exists = exists_under(data_root)
     uniq = pl.DataFrame({"path": paths.drop_nulls().unique()}).with_columns(
@@ -135,7 +144,7 @@ def images_exist(paths: pl.Series, data_root: Path) -> pl.Series:
         name=pl.col("path").str.extract(r"([^/]+)$"),
     )
     found: list[pl.DataFrame] = []
-    slow: list[str] = uniq.filter(~pl.col("plain"))["path"].to_list()
+    links: list[str] = []
     for folder in uniq.filter("plain")["folder"].unique().to_list():
         real = (root / folder).resolve()
         if not real.is_relative_to(root) or not real.is_dir():
@@ -144,16 +153,24 @@ def images_exist(paths: pl.Series, data_root: Path) -> pl.Series:
         with os.scandir(real) as entries:
             for e in entries:
                 if e.is_symlink():  # its target decides: leave it to exists_under
-                    slow.append(f"{folder}/{e.name}" if folder else e.name)
+                    links.append(f"{folder}/{e.name}" if folder else e.name)
                 elif e.is_file():
                     files.append(e.name)
         found.append(pl.DataFrame({"folder": folder, "name": files},
                                   schema={"folder": pl.String, "name": pl.String}))
     listed = (pl.concat(found) if found else pl.DataFrame(schema={"folder": pl.String, "name": pl.String}))
     ok = uniq.filter("plain").join(listed, on=["folder", "name"], how="semi").select("path")
-    slow_ok = [p for p in set(slow) if _safe_exists(exists, p)]
-    ok_paths = pl.concat([ok, pl.DataFrame({"path": slow_ok}, schema={"path": pl.String})])["path"]
-    return paths.is_in(ok_paths.implode()).fill_null(False)
+    linked = uniq.join(pl.DataFrame({"path": links}, schema={"path": pl.String}), on="path", how="semi")
+    slow = pl.concat([uniq.filter(~pl.col("plain")), linked])["path"].to_list()
+    slow_ok = [p for p in slow if _safe_exists(exists, p)]
+    return pl.concat([ok, pl.DataFrame({"path": slow_ok}, schema={"path": pl.String})])["path"]
+
+
+def _image_column(recipe: Recipe, layout: Layout) -> pl.Series:
+    """Every component's image paths, read alone (a small column) so the image listing can start
+    before the full tables are read. A malformed table fails here too, but `read_component` reports it."""
+    files = [f for c in recipe.components for f in _parquet_files(component_path(layout, c))]
+    return pl.concat([pl.read_parquet(f, columns=["image"])["image"].cast(pl.String).unique() for f in files])
 
 
 def _safe_exists(exists: Any, path: str) -> bool:
@@ -166,6 +183,36 @@ def _safe_exists(exists: Any, path: str) -> bool:
 def contract_violations(df: pl.DataFrame, image_ok: pl.Series | None) -> pl.DataFrame:
     """`reason` and `detail` per row (null when valid), the rules of `records.check_record` in
     the same order. `image_ok` is the existence of each row's image (None: not checked)."""
+    return missing_images(record_violations(df), df["image"], image_ok)
+
+
+def missing_images(violations: pl.DataFrame, images: pl.Series, image_ok: pl.Series | None) -> pl.DataFrame:
+    """Add the image-existence rule to `record_violations`. It is the last rule a record with an image
+    can break (the rule after it is for text-only records), so it applies exactly where no other did;
+    kept separate so the engine can list the image folders while the other rules run."""
+    if image_ok is None:
+        return violations
+    missing = (violations["reason"].is_null() & images.is_not_null() & (images != "") & ~image_ok).fill_null(False)
+    return violations.with_columns(
+        reason=pl.when(pl.lit(missing)).then(pl.lit("image_missing")).otherwise("reason"),
+        detail=pl.when(pl.lit(missing)).then(pl.lit(images)).otherwise("detail"))
+
+
+def _in_slices(check: Any, df: pl.DataFrame, pool: ThreadPoolExecutor, slices: int = 16) -> pl.DataFrame:
+    """`check(df)` for a row-wise `check`, every other slice of rows in `pool` while this thread does
+    the rest: polars runs these nested-list expressions on about one core per call, and a slice's
+    intermediate columns are a fraction of the whole table's."""
+    size = -(-df.height // slices) or 1
+    parts: list[Any] = []
+    for i, start in enumerate(range(0, df.height, size)):
+        rows = df.slice(start, size)
+        parts.append(pool.submit(check, rows) if i % 2 else check(rows))
+    done = [p if isinstance(p, pl.DataFrame) else p.result() for p in parts]
+    return pl.concat(done) if done else check(df)
+
+
+def record_violations(df: pl.DataFrame) -> pl.DataFrame:
+    """`contract_violations` without the image-existence rule."""
     conv = pl.col("conversations")
     speaker = pl.element().struct.field("from")
     value = pl.element().struct.field("value")
@@ -180,10 +227,7 @@ def contract_violations(df: pl.DataFrame, image_ok: pl.Series | None) -> pl.Data
     n_turns = conv.list.len()
     has_image = pl.col("image").is_not_null() & (pl.col("image") != "")
     first_value = conv.list.first().struct.field("value")
-    frame = df.select(
-        "image", "conversations",
-        _ok=pl.lit(True) if image_ok is None else pl.lit(image_ok),
-    ).with_columns(
+    frame = df.select("image", "conversations").with_columns(
         _n=n_turns.fill_null(0),
         _codes=codes,
     ).with_columns(
@@ -211,7 +255,6 @@ def contract_violations(df: pl.DataFrame, image_ok: pl.Series | None) -> pl.Data
         .when(has_image & ((pl.col("_tokens") != 1) | ~first_value.str.starts_with(IMAGE_TOKEN))).then(pl.struct(
             reason=pl.lit("image_token"),
             detail=pl.format("{} <image> tokens; need one at the start of turn 0", tokens)))
-        .when(has_image & ~pl.col("_ok")).then(pl.struct(reason=pl.lit("image_missing"), detail=pl.col("image")))
         .when(~has_image & (pl.col("_tokens") > 0)).then(pl.struct(
             reason=pl.lit("image_token"), detail=pl.format("text-only sample has {} <image> tokens", tokens)))
         .otherwise(pl.lit(None, dtype=pl.Struct({"reason": pl.String, "detail": pl.String})))
@@ -247,8 +290,11 @@ def _inputs(recipe: Recipe, layout: Layout) -> list[Path]:
 def fingerprint(recipe: Recipe, layout: Layout, check_images: bool) -> tuple[str, list[dict[str, Any]]]:
     """Content hash of everything the output depends on: engine version, recipe, roots, input tables.
     Image files are not hashed (millions of them); their tables and manifests change when they do."""
+    files = _inputs(recipe, layout)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # hashlib releases the GIL: one file per core
+        digests = list(pool.map(_sha256_file, files))
     inputs = [{"path": str(p.relative_to(layout.tables_root)) if p.is_relative_to(layout.tables_root) else str(p),
-               "bytes": p.stat().st_size, "sha256": _sha256_file(p)} for p in _inputs(recipe, layout)]
+               "bytes": p.stat().st_size, "sha256": sha} for p, sha in zip(files, digests)]
     key = {"engine": ENGINE_VERSION, "recipe": recipe.raw, "data_root": str(layout.data_root),
            "check_images": check_images, "inputs": inputs}
     return hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest(), inputs
@@ -267,7 +313,9 @@ def _encode_json(batch: pl.DataFrame) -> pl.Series:
 
 
 class _HashingFile:
-    """Write-through file wrapper that hashes and counts what passes (polars writes into it)."""
+    """Write-through file wrapper that hashes and counts what passes (polars and pyarrow write into it)."""
+
+    closed = False  # pyarrow checks it before writing
 
     def __init__(self, f: BinaryIO) -> None:
         self.f, self.sha, self.size = f, hashlib.sha256(), 0
@@ -291,45 +339,68 @@ def _batches(records: pl.DataFrame, order: pl.DataFrame) -> Iterator[pl.DataFram
         yield columns[part["_uid"].to_numpy()].with_columns(id=part["id"])
 
 
+def _write_lines(f: _HashingFile, lines: pl.DataFrame, last: bool) -> None:
+    """One JSON record per line, each followed by a comma except the very last one."""
+    lines[: -1 if last else None].write_csv(f, include_header=False, quote_style="never", line_terminator=",\n")
+    if last:
+        f.write(lines[-1, 0].encode() + b"\n")
+
+
+def _write_row_group(writer: pq.ParquetWriter, batch: pl.DataFrame) -> None:
+    writer.write_table(batch.to_arrow().cast(tables.CONVERSATIONS))
+
+
+def _close_json(f: _HashingFile, raw: BinaryIO) -> None:
+    f.write(b"]\n")
+    raw.flush()
+    os.fsync(raw.fileno())
+
+
 def export(records: pl.DataFrame, order: pl.DataFrame, json_dest: Path,
            parquet_dest: Path | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Write the LLaVA JSON (a list, one record per line, streamed) and the Parquet copy with
-    provenance, both atomic and in the same order. Parquet row groups are encoded in a worker
-    thread while the next JSON batch is (both release the GIL); returns size/sha256 of each."""
+    provenance, both atomic and in the same order; returns size/sha256 of each (hashed as written).
+    The main thread gathers and encodes batch n+1 while one thread writes and hashes the JSON of
+    batch n and another converts and encodes it to Parquet (polars, pyarrow, hashlib and file writes
+    release the GIL). Each thread has one job queued at most, so memory stays a few batches."""
     schema = tables.CONVERSATIONS
     with contextlib.ExitStack() as stack:
         raw = stack.enter_context(stack.enter_context(atomic.atomic_path(json_dest)).open("wb"))
-        writer = None
-        if parquet_dest is not None:
-            parquet_tmp = stack.enter_context(atomic.atomic_path(parquet_dest))
-            # no dictionaries or statistics: free text of high cardinality gains nothing from them
-            writer = stack.enter_context(pq.ParquetWriter(parquet_tmp, schema, compression="zstd",
-                                                          use_dictionary=["source"], write_statistics=False))
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))  # exits first: no write outlives the writer
         f = _HashingFile(raw)
+        writer, pq_file = None, None
+        if parquet_dest is not None:
+            pq_raw = stack.enter_context(stack.enter_context(atomic.atomic_path(parquet_dest)).open("wb"))
+            pq_file = _HashingFile(pq_raw)
+            # no dictionaries or statistics: free text of high cardinality gains nothing from them
+            writer = stack.enter_context(pq.ParquetWriter(
+                pq_file, schema, compression=PARQUET_COMPRESSION, compression_level=PARQUET_LEVEL,
+                use_dictionary=["source"], write_statistics=False))
+        # entered last, so they exit first: no write outlives its file
+        json_pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        parquet_pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
         f.write(b"[\n")
-        pending = pool.submit(writer.write_table, schema.empty_table()) if writer else None
+        json_job = parquet_job = None
         written = 0
         for batch in _batches(records, order):
+            if writer:
+                if parquet_job:
+                    parquet_job.result()
+                parquet_job = parquet_pool.submit(_write_row_group, writer, batch)
             lines = _encode_json(batch).to_frame()
-            if writer and pending:
-                pending.result()
-                pending = pool.submit(writer.write_table, batch.to_arrow().cast(schema))
             written += batch.height
-            last = written == order.height
-            lines[: -1 if last else None].write_csv(f, include_header=False, quote_style="never",
-                                                     line_terminator=",\n")
-            if last:
-                f.write(lines[-1, 0].encode() + b"\n")
-        if pending:
-            pending.result()
-        f.write(b"]\n")
-        raw.flush()
-        os.fsync(raw.fileno())
+            if json_job:
+                json_job.result()
+            json_job = json_pool.submit(_write_lines, f, lines, written == order.height)
+        for job in (json_job, parquet_job):
+            if job:
+                job.result()
+        closing = json_pool.submit(_close_json, f, raw)  # the fsync overlaps the Parquet footer
+        if writer:
+            writer.close()
+        closing.result()
         json_out = {"file": json_dest.name, "bytes": f.size, "sha256": f.sha.hexdigest()}
-    parquet_out = None if parquet_dest is None else {
-        "file": parquet_dest.name, "bytes": parquet_dest.stat().st_size, "sha256": _sha256_file(parquet_dest),
-        "rows": order.height}
+    parquet_out = None if pq_file is None else {
+        "file": parquet_dest.name, "bytes": pq_file.size, "sha256": pq_file.sha.hexdigest(), "rows": order.height}
     return json_out, parquet_out
 
 
@@ -416,13 +487,14 @@ def _rows(records: pl.DataFrame, picked: pl.DataFrame) -> pl.DataFrame:
     return records[picked["_uid"].to_numpy()].with_columns(picked.select(extra))
 
 
-def _overlap(records: pl.DataFrame, keep: pl.Expr, recipe: Recipe, layout: Layout) -> tuple[pl.DataFrame, int]:
+def _overlap(records: pl.DataFrame, keep: pl.Expr, recipe: Recipe,
+             hashes: pl.DataFrame | None) -> tuple[pl.DataFrame, int]:
     """Kept samples of the overlap sources with the same image bytes and first question as a kept
-    sample of the reference component: `_uid`, component, reference id; plus #images without a hash."""
+    sample of the reference component: `_uid`, component, reference id; plus #images without a hash.
+    `hashes` is `image_hashes` (None when the recipe configures no overlap sources)."""
     hits_schema = {"_uid": pl.Int64, "_component": pl.String, "_ref": pl.String}
-    if not recipe.overlap.sources:
+    if hashes is None:
         return pl.DataFrame(schema=hits_schema), 0
-    hashes = image_hashes(layout.tables_root)
     with_image = keep & pl.col("image").is_not_null()
     candidates = (records.select("_uid", "image", "_component", _in=with_image & pl.col("_component").is_in(recipe.overlap.sources))
                   .filter("_in").join(hashes, left_on="image", right_on="path", how="left"))
@@ -505,6 +577,20 @@ def build(recipe: Recipe, layout: Layout, out_dir: Path | None = None, *, check_
         log(f"mixture {recipe.name}: inputs unchanged ({key[:12]}), keeping {out}")
         return MixtureReport(previous, out, skipped=True)
 
+    # Side work runs in a background thread while the main thread reads (polars releases the GIL):
+    # the image listing, then the image manifests for the overlap; then half of the validation.
+    background = ThreadPoolExecutor(max_workers=1)
+    try:
+        return _build(recipe, layout, out, key, inputs, check_images, background, log)
+    finally:
+        background.shutdown(cancel_futures=True)
+
+
+def _build(recipe: Recipe, layout: Layout, out: Path, key: str, inputs: list[dict[str, Any]], check_images: bool,
+           background: ThreadPoolExecutor, log: Log) -> MixtureReport:
+    existing = (background.submit(lambda: existing_images(_image_column(recipe, layout), layout.data_root))
+                if check_images else None)
+    hashes = background.submit(image_hashes, layout.tables_root) if recipe.overlap.sources else None
     frames = []
     for c in recipe.components:
         df = read_component(component_path(layout, c))
@@ -515,8 +601,10 @@ def build(recipe: Recipe, layout: Layout, out_dir: Path | None = None, *, check_
     del frames
     counts = {"read": _counts(records)}
 
-    image_ok = images_exist(records["image"], layout.data_root) if check_images else None
-    records = records.with_columns(contract_violations(records, image_ok))
+    violations = _in_slices(record_violations, records, background)
+    image_ok = records["image"].is_in(existing.result().implode()).fill_null(False) if existing else None
+    records = records.with_columns(missing_images(violations, records["image"], image_ok))
+    del violations
     bad = records.filter(pl.col("reason").is_not_null())
     rejections = [_rejection_rows(bad, pl.col("reason"), pl.col("detail"))]
     counts["rejected"] = _counts(bad)
@@ -536,7 +624,7 @@ def build(recipe: Recipe, layout: Layout, out_dir: Path | None = None, *, check_
                                           pl.format("same image and conversations as {}", "_first")))
         keep = keep & ~pl.col("_uid").is_in(dups["_uid"].implode())
 
-    hits, unhashed = _overlap(records, keep, recipe, layout)
+    hits, unhashed = _overlap(records, keep, recipe, hashes.result() if hashes else None)
     counts["overlap"] = _counts(hits)
     if recipe.overlap.policy == "drop":
         dropped = records.join(hits.drop("_component"), on="_uid", how="inner")

@@ -10,7 +10,10 @@ import polars as pl
 import pytest
 
 from pipeline import tables
-from pipeline.mixture import BLANK_PATTERN, contract_violations, images_exist
+from concurrent.futures import ThreadPoolExecutor
+
+from pipeline.mixture import (BLANK_PATTERN, _in_slices, contract_violations, existing_images, images_exist,
+                              missing_images, record_violations)
 from pipeline.records import check_record, exists_under
 
 H = "human"
@@ -133,3 +136,38 @@ def test_random_records_agree(data_root: Path) -> None:
             conv[0]["value"] = "<image>\n" + (conv[0]["value"] or "")
         cases.append((rng.choice(images), conv if rng.random() > 0.02 else None))
     assert vectorised_reasons(cases, data_root, True) == expected_reasons(cases, data_root, True)
+
+
+def test_folder_listing_agrees_with_exists_under(data_root: Path, tmp_path: Path) -> None:
+    """`images_exist` lists folders instead of stat-ing files: it must accept exactly what
+    `exists_under` accepts, for escapes, symlinked files and folders, folders named as images."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "b.jpg").write_bytes(b"x")
+    (data_root / "linked_dir").symlink_to(tmp_path / "elsewhere")          # folder escaping the root
+    (data_root / "inner_dir").symlink_to(data_root / "coco")               # folder staying inside
+    (data_root / "coco" / "sub").mkdir()
+    (data_root / "coco" / "dangling.jpg").symlink_to(data_root / "nowhere.jpg")
+    paths = ["coco/a.jpg", "a.jpg", "coco/link.jpg", "coco/out_link.jpg", "coco/dangling.jpg", "coco/sub",
+             "coco", "../outside.jpg", "coco/../../outside.jpg", "coco/../coco/a.jpg", "./a.jpg", "coco//a.jpg",
+             "/abs/a.jpg", str(data_root / "a.jpg"), "linked_dir/b.jpg", "inner_dir/a.jpg", "missing/a.jpg",
+             "coco/missing.jpg", "", "a\x00.jpg", None, "coco/a.jpg"]
+    exists = exists_under(data_root)
+    expected = [p is not None and p != "" and "\x00" not in p and exists(p) for p in paths]
+    assert images_exist(pl.Series(paths, dtype=pl.String), data_root).to_list() == expected
+    assert sorted(existing_images(pl.Series(paths, dtype=pl.String), data_root).to_list()) == sorted(
+        {p for p, ok in zip(paths, expected) if ok})
+    assert any(expected) and not all(expected)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 7, 33])
+def test_validation_in_slices_equals_one_pass(data_root: Path, rows: int) -> None:
+    """The engine validates slices of rows in two threads and applies the image rule afterwards;
+    the result must be the same as checking the whole frame at once."""
+    cases = (CASES * (rows // len(CASES) + 1))[:rows]
+    df = frame(cases)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sliced = _in_slices(record_violations, df, pool)
+    ok = images_exist(df["image"], data_root)
+    assert sliced.equals(record_violations(df))
+    assert missing_images(sliced, df["image"], ok).equals(contract_violations(df, ok))
+    assert contract_violations(df, ok)["reason"].to_list() == expected_reasons(cases, data_root, check_images=True)

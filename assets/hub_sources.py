@@ -14,7 +14,8 @@ from pipeline.sources.hub_parquet import HubDataset
 from pipeline.sources.hub_registry import HUB_SOURCES
 from pipeline.verify import verify_conversations, verify_manifest_images
 
-from .lib import counts_table, merge_counts, preview_table
+from .lib import (counts_table, images_decode_result, images_decode_spec, merge_counts, preview_table,
+                  records_valid_result, records_valid_spec)
 from .resources import Workspace
 
 GROUP = "sources"
@@ -41,10 +42,8 @@ def _download_asset(ds: HubDataset) -> dg.AssetsDefinition:
 def _conversations_asset(ds: HubDataset) -> dg.AssetsDefinition:
     name = f"{ds.name}_conversations"
     checks = [
-        dg.AssetCheckSpec("records_valid", asset=name,
-                          description="every written record passes the record contract (ids unique, image present)"),
-        dg.AssetCheckSpec("images_decode", asset=name,
-                          description="every written image fully decodes as RGB/L JPEG and matches its sha256"),
+        records_valid_spec(name),
+        images_decode_spec(name),
         dg.AssetCheckSpec("rows_accounted", asset=name,
                           description="every upstream row became a record or a rejection with a reason"),
     ]
@@ -93,11 +92,8 @@ def _conversations_asset(ds: HubDataset) -> dg.AssetsDefinition:
                 "preview": preview_table(preview, ["id", "image", "turns", "first_turn", "answer"], limit=3),
             },
             check_results=[
-                dg.AssetCheckResult(check_name="records_valid", passed=not violations and rows == written,
-                                    metadata={"rows": rows, "violations": counts_table(violations)}),
-                dg.AssetCheckResult(check_name="images_decode", passed=not problems,
-                                    metadata={"checked": checked, "problems": len(problems),
-                                              "first_problems": dg.MetadataValue.md("\n".join(problems[:10]) or "none")}),
+                records_valid_result(rows, written, violations),
+                images_decode_result(checked, problems),
                 dg.AssetCheckResult(check_name="rows_accounted", passed=not any(unaccounted.values()),
                                     metadata={"unaccounted_rows": sum(unaccounted.values())}),
             ],

@@ -28,3 +28,26 @@ def merge_counts(counters: Iterable[Mapping[str, int]]) -> dict[str, int]:
     for c in counters:
         total.update(c)
     return dict(total)
+
+
+# The two checks every ingest asset carries, defined once.
+def images_decode_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec("images_decode", asset=asset,
+                             description="every written image fully decodes as RGB/L JPEG and matches its sha256")
+
+
+def images_decode_result(checked: int, problems: list[str]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(check_name="images_decode", passed=not problems, metadata={
+        "checked": checked, "problems": len(problems),
+        "first_problems": dg.MetadataValue.md("\n".join(problems[:10]) or "none")})
+
+
+def records_valid_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec("records_valid", asset=asset,
+                             description="every written record passes the record contract (ids unique, image present)")
+
+
+def records_valid_result(rows: int, expected_rows: int, violations: dict[str, int]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(check_name="records_valid", passed=not violations and rows == expected_rows,
+                               metadata={"rows": rows, "expected_rows": expected_rows,
+                                         "violations": counts_table(violations)})

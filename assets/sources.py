@@ -16,7 +16,8 @@ from pipeline.sources.registry import IMAGE_SOURCES
 from pipeline.sources.zip_images import ZipImageSource
 from pipeline.verify import verify_conversations, verify_manifest_images
 
-from .lib import counts_table, merge_counts, preview_table
+from .lib import (counts_table, images_decode_result, images_decode_spec, merge_counts, preview_table,
+                  records_valid_result, records_valid_spec)
 from .resources import Workspace
 
 GROUP = "sources"
@@ -40,8 +41,7 @@ def _images_asset(src: ZipImageSource | OcrVqaSource) -> dg.AssetsDefinition:
     checks = [
         dg.AssetCheckSpec("manifest_covers_upstream", asset=name,
                           description="one manifest row per upstream image of the shard"),
-        dg.AssetCheckSpec("images_decode", asset=name,
-                          description="every written image fully decodes as RGB/L JPEG and matches its sha256"),
+        images_decode_spec(name),
     ]
 
     @dg.asset(name=name, group_name=GROUP, deps=[f"{src.name}_download"],
@@ -80,9 +80,7 @@ def _images_asset(src: ZipImageSource | OcrVqaSource) -> dg.AssetsDefinition:
             check_results=[
                 dg.AssetCheckResult(check_name="manifest_covers_upstream", passed=rows == expected,
                                     metadata={"manifest_rows": rows, "upstream_images": expected}),
-                dg.AssetCheckResult(check_name="images_decode", passed=not problems,
-                                    metadata={"checked": checked, "problems": len(problems),
-                                              "first_problems": dg.MetadataValue.md("\n".join(problems[:10]) or "none")}),
+                images_decode_result(checked, problems),
             ],
         )
     return images
@@ -107,8 +105,7 @@ def llava_665k_download(context: dg.AssetExecutionContext, workspace: Workspace)
 
 @dg.asset(name="llava_665k_conversations", group_name=GROUP,
           deps=["llava_665k_download"] + [f"{n}_images" for n in IMAGE_SOURCES],
-          check_specs=[dg.AssetCheckSpec("records_valid", asset="llava_665k_conversations",
-                                         description="every written record passes the record contract")],
+          check_specs=[records_valid_spec("llava_665k_conversations")],
           description="The 665K records as conversation rows, each checked against the images present.")
 def llava_665k_conversations(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
     layout = workspace.layout()
@@ -130,8 +127,7 @@ def llava_665k_conversations(context: dg.AssetExecutionContext, workspace: Works
                                        "first_turn": r["conversations"][0]["value"]} for r in preview],
                                      ["id", "image", "first_turn"]),
         },
-        check_results=[dg.AssetCheckResult(check_name="records_valid", passed=not violations and rows == report.written,
-                                           metadata={"rows": rows, "violations": counts_table(violations)})],
+        check_results=[records_valid_result(rows, report.written, violations)],
     )
 
 

@@ -13,6 +13,18 @@ from pipeline.sample_mirror import write_sample_mirror
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests run only where CUDA is available (selected with `-m gpu` on a GPU machine)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def sample_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_sample_mirror(tmp_path_factory.mktemp("mirror"))

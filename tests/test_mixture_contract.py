@@ -12,8 +12,8 @@ import pytest
 from pipeline import tables
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline.mixture import (BLANK_PATTERN, _in_slices, contract_violations, existing_images, images_exist,
-                              missing_images, record_violations)
+from pipeline.mixture.validate import (BLANK_PATTERN, _in_slices, contract_violations, existing_images,
+                                       images_exist, missing_images, record_violations)
 from pipeline.records import check_record, exists_under
 
 H = "human"

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
+import pipeline.mixture.export as mixture_export
 from pipeline import atomic, mixture, tables
 from pipeline.layout import Layout
 from pipeline.recipe import parse
@@ -242,7 +243,7 @@ def test_killed_export_leaves_no_partial_output(world: Layout, monkeypatch: pyte
         calls.append(batch.height)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mixture, "_encode_json", dying)
+    monkeypatch.setattr(mixture_export, "_encode_json", dying)
     with pytest.raises(KeyboardInterrupt):
         build(world)
     out = world.data_root.parent / "mixtures" / "mix"
@@ -281,7 +282,7 @@ def test_count_json_records_validates_framing(world: Layout, tmp_path: Path) -> 
 def test_json_export_round_trips_any_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int) -> None:
     """Escaping (quotes, backslashes, control characters, separators, astral planes) and the
     removal of the image key of text-only samples, across batch boundaries."""
-    monkeypatch.setattr(mixture, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(mixture_export, "BATCH_ROWS", batch_rows)
     nasty = ['"image":null,', 'say "hi"\\n', "\x00\x1f\x7f", "\u2028\u2029</script>", "é😀中", ",\n]", "\\"]
     rows = [rec(f"id{i}{v}", None if i % 2 else f"img/{v}.jpg", [h(f"<image>\n{v}" if i % 2 == 0 else v), g(v)], "s")
             for i, v in enumerate(nasty)]

@@ -1,0 +1,29 @@
+"""Command line: `python -m pipeline.mixture --recipe recipes/sample.toml`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.layout import Layout
+from pipeline.mixture.merge import build
+from pipeline.recipe import load as load_recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pipeline.mixture",
+                                description="Merge, validate and export a training mixture from a recipe.")
+    p.add_argument("--recipe", default="recipes/spatial_llava.toml")
+    p.add_argument("--data-root", default=None, help="LLaVA image folder (default: $SPATIALMIX_DATA_ROOT or playground/data)")
+    p.add_argument("--tables-root", default=None)
+    p.add_argument("--out", default=None, help="output folder (default: <data_root>/../mixtures/<name>)")
+    p.add_argument("--no-image-check", action="store_true", help="skip the image-existence rule")
+    p.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
+    args = p.parse_args(argv)
+    report = build(load_recipe(args.recipe), Layout.at(args.data_root, args.tables_root),
+                   Path(args.out) if args.out else None, check_images=not args.no_image_check,
+                   force=args.force, log=print)
+    m = report.manifest
+    print(f"{m['records']:,} records -> {report.json_path}" + (" (unchanged)" if report.skipped else ""))
+    for c in m["components"]:
+        print(f"  {c['name']:<12} {c['records']:>9,}  expected {c['expected']}  rejected {c['rejected']:,}")
+    return 0

@@ -119,7 +119,8 @@ def cmd_serve_mirror(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     ensure_dagster_home()
-    return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *args.rest])
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", workspace, *args.rest])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -207,7 +207,8 @@ def run_shard(tasks: list[ImageTask], perception: PerceptionStage, layout: Layou
             if len(scene.objects) < config.min_objects:
                 report.rejections["too_few_objects_lifted"] += 1
                 continue
-            turns = select_turns(scene, config.pairs_per_image, np.random.default_rng(seed), balance, config.analysis.qa)
+            rng = np.random.default_rng(seed)
+            turns = select_turns(scene, config.pairs_per_image, rng, balance, config.analysis.qa)
             if not turns:
                 report.rejections["no_askable_question"] += 1
                 continue

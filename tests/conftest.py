@@ -1,6 +1,5 @@
 """Shared fixtures: the sample mirror (written once per session), a loopback server over it, and
 isolated roots and Dagster instances per test."""
-import os
 import shutil
 from pathlib import Path
 

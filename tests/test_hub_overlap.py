@@ -4,7 +4,6 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
-import pytest
 
 from assets.hub_sources import hub_source_assets
 from assets.resources import Workspace

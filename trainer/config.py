@@ -36,7 +36,8 @@ class TrainConfig:
     max_length: int = 2048
     bf16: bool = True
     gradient_checkpointing: bool = True
-    zero3: bool = field(default=True, metadata={"help": "generate and use a ZeRO-3 config (needs the deepspeed launcher or a single process)"})
+    zero3: bool = field(default=True, metadata={
+        "help": "generate and use a ZeRO-3 config (needs the deepspeed launcher or a single process)"})
     dataloader_workers: int = 4
     logging_steps: int = 1
     save_steps: int = 500

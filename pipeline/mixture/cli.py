@@ -13,7 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pipeline.mixture",
                                 description="Merge, validate and export a training mixture from a recipe.")
     p.add_argument("--recipe", default="recipes/spatial_llava.toml")
-    p.add_argument("--data-root", default=None, help="LLaVA image folder (default: $SPATIALMIX_DATA_ROOT or playground/data)")
+    p.add_argument("--data-root", default=None,
+                   help="LLaVA image folder (default: $SPATIALMIX_DATA_ROOT or playground/data)")
     p.add_argument("--tables-root", default=None)
     p.add_argument("--out", default=None, help="output folder (default: <data_root>/../mixtures/<name>)")
     p.add_argument("--no-image-check", action="store_true", help="skip the image-existence rule")

@@ -84,7 +84,8 @@ def _overlap(records: pl.DataFrame, keep: pl.Expr, recipe: Recipe,
     if hashes is None:
         return pl.DataFrame(schema=hits_schema), 0
     with_image = keep & pl.col("image").is_not_null()
-    candidates = (records.select("_uid", "image", "_component", _in=with_image & pl.col("_component").is_in(recipe.overlap.sources))
+    in_sources = with_image & pl.col("_component").is_in(recipe.overlap.sources)
+    candidates = (records.select("_uid", "image", "_component", _in=in_sources)
                   .filter("_in").join(hashes, left_on="image", right_on="path", how="left"))
     unhashed = candidates.filter(pl.col("sha256").is_null()).height
     # Only reference samples whose image bytes also occur among the candidates can match: find those

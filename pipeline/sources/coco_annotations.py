@@ -59,5 +59,6 @@ def build_instances(layout: Layout) -> dict[str, int]:
         cols["iscrowd"].append(bool(ann.get("iscrowd", 0)))
     counts = {"images": len(set(cols["image"])), "objects": len(cols["image"]),
               "categories": len(set(cols["category"])), "skipped": sum(skipped.values())}
-    write_table(out, tables.with_fingerprint(pa.table(cols, schema=INSTANCES), fp, counts=orjson.dumps(counts).decode()))
+    table = pa.table(cols, schema=INSTANCES)
+    write_table(out, tables.with_fingerprint(table, fp, counts=orjson.dumps(counts).decode()))
     return counts

@@ -45,8 +45,8 @@ def annotations_path(layout: Layout) -> Path:
 def _fingerprint(json_path: Path, layout: Layout) -> str:
     """The annotation file plus every image manifest: new images can turn a rejection into a record."""
     manifests = sorted(layout.tables_root.glob("*/images/*.parquet"))
-    return tables.files_fingerprint([json_path], ["llava665k-v1", *(f"{m.parent.parent.name}/{m.name}:"
-                                                                   f"{tables.stored_fingerprint(m)}" for m in manifests)])
+    keys = [f"{m.parent.parent.name}/{m.name}:{tables.stored_fingerprint(m)}" for m in manifests]
+    return tables.files_fingerprint([json_path], ["llava665k-v1", *keys])
 
 
 def _report_from(table_path: Path) -> ConversationReport:

@@ -62,7 +62,7 @@ def print_summary(steps: list[StepResult]) -> None:
             for k, v in r.metadata.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     numbers[k] = numbers.get(k, 0) + v
-        shown = ", ".join(f"{k}={v:,}" for k, v in list(numbers.items())[:6])
+        shown = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:.4g}" for k, v in list(numbers.items())[:6])
         failed = {c for r in runs for c in r.failed_checks}
         print(f"{key:34s} {len(runs):4d}  {shown}" + (f"  FAILED CHECKS: {sorted(failed)}" if failed else ""))
 

@@ -87,3 +87,16 @@ def test_documented_backfill_queues_one_run_per_shard(dagster_home):
     assert len(runs) == IMAGE_SOURCES["textvqa"].shards
     assert {r.status for r in runs} == {dg.DagsterRunStatus.QUEUED}
     assert sorted(r.tags["dagster/partition"] for r in runs) == ["000", "001", "002", "003"]
+
+
+def test_hub_token_never_reaches_logs_or_metadata(dagster_home, mirror_server, layout, monkeypatch):
+    canary = "hf_canary_9f3b2c1d"
+    monkeypatch.setenv("HF_TOKEN", canary)
+    instance = dg.DagsterInstance.get()
+    workspace = Workspace(data_root=str(layout.data_root), mirror=mirror_server.url, workers=1)
+    res = dg.materialize(source_assets(), instance=instance, resources={"workspace": workspace},
+                         selection=["llava_665k_download"])
+    assert res.success
+    records = instance.all_logs(res.run_id)
+    assert records and not any(canary in str(r) for r in records)
+    assert canary not in str(instance.get_run_by_id(res.run_id))

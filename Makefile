@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml scripts/system_deps.sh
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The real LLaMA/Vicuna vocabulary (from llama-cpp-python's sdist) for the label-mask test.
+VOCAB := $(VENV)/vocab/ggml-vocab-llama-spm.gguf
+$(VOCAB): scripts/fetch_llama_vocab.py | $(STAMP)
+	$(PY) scripts/fetch_llama_vocab.py $(VENV)/vocab
+
+setup: $(STAMP) $(VOCAB)
 
 sample: setup
 	$(VENV)/bin/spatialmix run-sample

@@ -53,14 +53,19 @@ def tokenize(conversations: Sequence[dict[str, Any]], tokenizer: Any, image_toke
              num_image_tokens: int, max_length: int) -> Tokenized:
     """Token ids and labels, with `<image>` expanded to `num_image_tokens` ids (llava-hf's layout).
 
-    A token is supervised when its characters overlap an answer span; everything else is -100.
+    A token is supervised when its characters overlap an answer span or the space before it;
+    everything else is -100.
     Longer samples are truncated (LLaVA's behaviour) unless that would cut the image or leave no
     supervised token, which raises TooLong."""
     prompt = build_prompt(conversations, tokenizer.eos_token)
     enc = tokenizer(prompt.text, return_offsets_mapping=True, add_special_tokens=True)
     ids: list[int] = []
     labels: list[int] = []
-    spans = prompt.answer_spans
+    # After "ASSISTANT:" the model generates " answer</s>": SentencePiece gives the separator space
+    # to the answer's first word ("▁Red"), or, before a digit or a character with no "▁x" piece,
+    # makes it a token of its own ("▁", "7"). Supervise from that space (as LLaVA does), else the
+    # model never learns the "▁" that generation from a prompt ending at "ASSISTANT:" needs first.
+    spans = [(start - 1, end) for start, end in prompt.answer_spans]
     for token_id, (start, end) in zip(enc["input_ids"], enc["offset_mapping"]):
         if token_id == image_token_id:
             ids.extend([image_token_id] * num_image_tokens)

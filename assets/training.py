@@ -3,7 +3,6 @@ Pipes. Rank 0 streams progress and the final metrics back; a failed run fails th
 tail of its log. Training only starts on purpose: materialize `finetune`, run the `train` job, or
 turn on the opt-in sensor that follows new `mixture` materializations."""
 
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import dagster as dg
 from dagster._core.errors import DagsterPipesExecutionError  # not re-exported at top level in 1.13
 
 from assets.resources import Workspace
+from pipeline.fetch import sha256_file
 from trainer.config import PRESETS, preset_config
 from trainer.launch import training_command
 from trainer.logtee import tail
@@ -38,14 +38,6 @@ class FinetuneConfig(dg.Config):
     dataloader_workers: int | None = None
 
 
-def _content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
-
-
 def _overrides(config: FinetuneConfig) -> dict[str, object]:
     names = ("model", "llm", "vision", "projector", "global_batch", "per_device_batch",
              "learning_rate", "epochs", "max_steps", "dataloader_workers")
@@ -67,7 +59,7 @@ def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,
     # Keyed by the mixture's content: a rerun on the same mixture resumes its checkpoints, a new
     # mixture (e.g. from the sensor) starts fresh instead of resuming the previous one's.
     output_dir = Path(config.output_dir or layout.data_root.parent / "checkpoints/finetune" /
-                      f"{mixture.stem}-{_content_hash(mixture)}").resolve()
+                      f"{mixture.stem}-{sha256_file(mixture)[:12]}").resolve()
     if config.preset not in PRESETS:
         raise dg.Failure(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
     train_config = preset_config(config.preset, str(mixture.resolve()), str(layout.data_root),

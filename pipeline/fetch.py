@@ -85,6 +85,11 @@ def _sha256_of(path: Path) -> "hashlib._Hash":
     return h
 
 
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks (the one file hasher of the project)."""
+    return _sha256_of(path).hexdigest()
+
+
 def _finish(part: Path, dest: Path, identity: str, expected: Expected, digest: str) -> int:
     size = part.stat().st_size
     if expected.size is not None and size != expected.size:

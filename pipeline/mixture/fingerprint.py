@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.fetch import sha256_file
 from pipeline.layout import Layout
 from pipeline.mixture.read import _parquet_files, component_path
 from pipeline.recipe import Recipe
@@ -16,14 +17,6 @@ from pipeline.recipe import Recipe
 # Bump when the engine's output for the same inputs changes, so old mixtures are rebuilt.
 ENGINE_VERSION = "1"
 WORKERS = min(4, os.cpu_count() or 1)  # threads hashing the input tables
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _inputs(recipe: Recipe, layout: Layout) -> list[Path]:
@@ -39,7 +32,7 @@ def fingerprint(recipe: Recipe, layout: Layout, check_images: bool) -> tuple[str
     Image files are not hashed (millions of them); their tables and manifests change when they do."""
     files = _inputs(recipe, layout)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # hashlib releases the GIL: one file per core
-        digests = list(pool.map(_sha256_file, files))
+        digests = list(pool.map(sha256_file, files))
     inputs = [{"path": str(p.relative_to(layout.tables_root)) if p.is_relative_to(layout.tables_root) else str(p),
                "bytes": p.stat().st_size, "sha256": sha} for p, sha in zip(files, digests)]
     key = {"engine": ENGINE_VERSION, "recipe": recipe.raw, "data_root": str(layout.data_root),

@@ -162,12 +162,12 @@ def ingest_shard(ds: HubDataset, layout: Layout, split: str, index: int, repo_pa
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     progress.close()
-    meta = {"fingerprint": fp, "source": ds.name, "shard": shard, "commit": commit, "file": repo_path}
-    write_table(parts[0], tables.to_table(state.records, tables.CONVERSATIONS).replace_schema_metadata(meta))
-    write_table(parts[1], tables.to_table(state.rejected, tables.REJECTIONS).replace_schema_metadata(meta))
+    meta = {"source": ds.name, "shard": shard, "commit": commit, "file": repo_path}
+    write_table(parts[0], tables.with_fingerprint(tables.to_table(state.records, tables.CONVERSATIONS), fp, **meta))
+    write_table(parts[1], tables.with_fingerprint(tables.to_table(state.rejected, tables.REJECTIONS), fp, **meta))
     manifest = manifest_path(layout, ds.name, shard)
-    write_table(manifest, tables.to_table((r.as_dict() for r in state.manifest), tables.MANIFEST)
-                .replace_schema_metadata(meta))  # last: marks the shard finished
+    manifest_table = tables.to_table((r.as_dict() for r in state.manifest), tables.MANIFEST)
+    write_table(manifest, tables.with_fingerprint(manifest_table, fp, **meta))  # last: marks the shard finished
     shutil.rmtree(staging, ignore_errors=True)
     return ShardReport.from_manifest(ds.name, shard, manifest, reused=False, seconds=time.monotonic() - t0), False
 
@@ -178,7 +178,7 @@ def _combine(parts: list[Path], out: Path, schema: pa.Schema) -> None:
     if tables.stored_fingerprint(out) == fp:
         return
     table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts]) if parts else schema.empty_table()
-    write_table(out, table.replace_schema_metadata({"fingerprint": fp, "parts": str(len(parts))}))
+    write_table(out, tables.with_fingerprint(table, fp, parts=str(len(parts))))
 
 
 def ingest(ds: HubDataset, layout: Layout, workers: int = 1, log: Log = default_log) -> HubReport:

@@ -10,7 +10,6 @@ import shutil
 import time
 import zlib
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -21,6 +20,7 @@ from . import tables
 from .atomic import write_table
 from .images import ManifestRow, normalize
 from .layout import Layout
+from .parallel import ordered_map
 from .progress import Log, Progress, default_log
 from .readers import Reader
 
@@ -119,25 +119,11 @@ def run_shard(source: str, shard: str, tasks: Sequence[ImageTask], reader: Reade
     chunks = [list(tasks[i:i + CHUNK]) for i in range(0, len(tasks), CHUNK)]
     progress = Progress(f"{source} shard {shard}", len(tasks), "images", log)
     rows: list[ManifestRow] = []
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            rows += _run_chunk(reader, chunk, layout.data_root, source, staging)
-            progress.advance(len(chunk))
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            # Bounded in-flight submissions keep memory flat on 100K-image shards.
-            pending, it = set(), iter(chunks)
-            for chunk in it:
-                pending.add(pool.submit(_run_chunk, reader, chunk, layout.data_root, source, staging))
-                if len(pending) >= workers * 4:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        rows += fut.result()
-                        progress.advance(len(fut.result()))
-            for fut in pending:
-                rows += fut.result()
-                progress.advance(len(fut.result()))
+    workers = (workers or os.cpu_count() or 1) if len(chunks) > 1 else 1
+    jobs = ((None, (reader, chunk, layout.data_root, source, staging)) for chunk in chunks)
+    for _, chunk_rows in ordered_map(_run_chunk, jobs, workers, depth=workers * 4):
+        rows += chunk_rows
+        progress.advance(len(chunk_rows))
     progress.close()
     rows.sort(key=lambda r: r.original)
     table = tables.to_table((r.as_dict() for r in rows), tables.MANIFEST)

@@ -18,11 +18,10 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
-from collections import Counter, deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,6 +30,7 @@ from .. import tables
 from ..atomic import write_table
 from ..images import ManifestRow, normalize
 from ..layout import Layout
+from ..parallel import ordered_map
 from ..progress import Log, Progress, default_log
 from ..records import check_record, exists_under
 from ..shards import ShardReport, fingerprint, finished, manifest_path
@@ -123,9 +123,9 @@ def ingest_shard(ds: HubDataset, layout: Layout, split: str, index: int, repo_pa
     staging.mkdir(parents=True)
     state = _ShardState(ds.name, exists_under(layout.data_root))
     progress = Progress(f"{ds.name} {shard}", row_count(local), "rows", log)
-    in_flight: deque[tuple[list, Future]] = deque()
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
-    try:
+
+    def batches() -> Iterator[tuple[list, tuple]]:
+        """Per record batch: the records awaiting their image, and the normalization job for them."""
         row = 0
         for batch in iter_batches(local, [ds.image_column, ds.text_column], BATCH_ROWS):
             pending, jobs = [], []
@@ -148,19 +148,11 @@ def ingest_shard(ds: HubDataset, layout: Layout, split: str, index: int, repo_pa
                     pending.append((rid, rel, source_id, turns))
                     jobs.append(((images[0] or {}).get("bytes") or b"", rel, source_id))
             progress.advance(len(batch))
-            if pool is None:
-                state.settle(pending, _normalize_batch(jobs, layout.data_root, ds.name, staging))
-                continue
-            in_flight.append((pending, pool.submit(_normalize_batch, jobs, layout.data_root, ds.name, staging)))
-            while len(in_flight) > 2 * workers:  # bounded: at most 2 batches per worker hold image bytes
-                done_pending, fut = in_flight.popleft()
-                state.settle(done_pending, fut.result())
-        while in_flight:
-            done_pending, fut = in_flight.popleft()
-            state.settle(done_pending, fut.result())
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            yield pending, (jobs, layout.data_root, ds.name, staging)
+
+    # Bounded: at most 2 batches per worker (plus the one being read) hold image bytes.
+    for pending, rows in ordered_map(_normalize_batch, batches(), workers, depth=2 * workers + 1):
+        state.settle(pending, rows)
     progress.close()
     meta = {"source": ds.name, "shard": shard, "commit": commit, "file": repo_path}
     write_table(parts[0], tables.with_fingerprint(tables.to_table(state.records, tables.CONVERSATIONS), fp, **meta))

@@ -37,18 +37,16 @@ def _workspace_config(args: argparse.Namespace, mirror: str | None) -> dict:
 
 
 def _source_keys(defs, sources: list[str]):
-    import dagster as dg
-
-    keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys()]
-    groups = {k: defs.resolve_asset_graph().get(k).group_name for k in keys}
+    graph = defs.resolve_asset_graph()
+    source_keys = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "sources"]
     chosen = []
     for source in sources:
-        mine = [k for k in keys if groups[k] == "sources" and k.path[-1].startswith(f"{source}_")]
+        mine = [k for k in source_keys if k.path[-1].startswith(f"{source}_")]
         if not mine:
-            names = sorted({k.path[-1].rsplit("_", 1)[0] for k in keys if groups[k] == "sources"})
+            names = sorted({k.path[-1].rsplit("_", 1)[0] for k in source_keys})
             raise SystemExit(f"unknown source {source!r}; known: {', '.join(names)}")
         chosen += mine
-    return [dg.AssetKey(k.path) for k in chosen]
+    return chosen
 
 
 def print_summary(steps: list[StepResult]) -> None:
@@ -80,8 +78,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_run_sample(args: argparse.Namespace) -> int:
     """The main job: write the sample mirror, serve it on loopback HTTP, materialize every asset."""
-    import dagster as dg
-
     ensure_dagster_home()
     args.data_root = args.data_root or "playground/data"
     root = write_sample(Path(args.mirror_dir))
@@ -94,7 +90,7 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
         from .definitions import defs
 
         keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[-1] not in args.skip]
-        steps = materialize_keys(defs, [dg.AssetKey(k.path) for k in keys], config, asset_config=per_asset)
+        steps = materialize_keys(defs, keys, config, asset_config=per_asset)
     print_summary(steps)
     print(f"\ndata root:  {os.environ['SPATIALMIX_DATA_ROOT']}\nmirror:     {root} (served at {server.url})")
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}: open the UI with `make ui` (or `.venv/bin/spatialmix ui`)")

@@ -24,8 +24,9 @@ JSON_CHECK = "json_rereads_to_record_count"
 
 
 class MixtureConfig(dg.Config):
-    recipe: str = os.environ.get("SPATIALMIX_RECIPE", "recipes/spatial_llava.toml")
-    """Recipe file; a relative path is looked up in the working directory, then the project root."""
+    recipe: str = ""
+    """Recipe file; empty: $SPATIALMIX_RECIPE (read at run time) or recipes/spatial_llava.toml. A relative
+    path is looked up in the working directory, then the project root."""
     out_dir: str = ""
     """Output folder; empty: <data_root>/../mixtures/<recipe name>."""
     force: bool = False
@@ -105,7 +106,8 @@ def check_results(report: MixtureReport, data_root: Path) -> list[dg.AssetCheckR
 def mixture(context: dg.AssetExecutionContext, config: MixtureConfig, workspace: Workspace) -> dg.MaterializeResult:
     """The LLaVA-format training mixture (JSON + Parquet with provenance + rejections + manifest)."""
     layout = workspace.layout()
-    recipe = load_recipe(recipe_path(config.recipe))
+    path = recipe_path(config.recipe or os.environ.get("SPATIALMIX_RECIPE", "recipes/spatial_llava.toml"))
+    recipe = load_recipe(path)
     report = build(recipe, layout, Path(config.out_dir) if config.out_dir else None, force=config.force,
                    log=context.log.info)
     m = report.manifest
@@ -113,7 +115,7 @@ def mixture(context: dg.AssetExecutionContext, config: MixtureConfig, workspace:
         metadata={
             "records": m["records"],
             "reused": report.skipped,
-            "recipe": dg.MetadataValue.path(str(recipe_path(config.recipe))),
+            "recipe": dg.MetadataValue.path(str(path)),
             "per_source": dg.MetadataValue.md(per_source_markdown(m)),
             "rejections": dg.MetadataValue.json(m["rejections"]),
             "duplicates": dg.MetadataValue.json(m["duplicates"]),

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.mirror_server import MirrorServer
-from pipeline.sample_mirror import write_sample_mirror
+from sample.server import MirrorServer
+from sample.mirror import write_sample_mirror
 from spatialqa_gen.scene_pool import write_scene_pool
 
 from .runner import PROJECT_ROOT, StepResult, ensure_dagster_home, materialize_keys

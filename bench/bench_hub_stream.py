@@ -33,7 +33,7 @@ def generate(path: Path, mb: int, rows_per_group: int) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.sample_hub import CAULDRON_FEATURES
+    from sample.hub import CAULDRON_FEATURES
 
     schema = CAULDRON_FEATURES.arrow_schema
     rng = random.Random(0)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from pipeline.layout import Layout
 from pipeline.readers import DirReader
-from pipeline.sample_mirror import PHOTOS, photo
+from sample.mirror import PHOTOS, photo
 from pipeline.shards import ImageTask, fingerprint, run_shard
 
 SIZES = [(640, 480), (640, 427), (500, 375), (480, 640), (800, 600), (1024, 768)]

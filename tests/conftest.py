@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.layout import Layout
-from pipeline.mirror_server import MirrorServer
-from pipeline.sample_mirror import write_sample_mirror
+from sample.server import MirrorServer
+from sample.mirror import write_sample_mirror
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from spatialqa_gen.models import DepthProEstimator
-from test_spatialqa_models import tiny_depth_pro
+from tests.spatialqa_gen.test_models import tiny_depth_pro
 from trainer.synthetic import write_synthetic_mixture
 from trainer.train import main
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) {

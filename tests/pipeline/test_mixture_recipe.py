@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.recipe import RecipeError, load, parse
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def test_spatial_llava_recipe_reproduces_the_published_mixture() -> None:

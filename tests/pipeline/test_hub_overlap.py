@@ -9,8 +9,8 @@ from assets.hub_sources import hub_source_assets
 from assets.resources import Workspace
 from pipeline.layout import Layout
 from pipeline.overlap import question_key
-from pipeline.sample_hub import OVERLAP_TEXTVQA_INDEX
-from pipeline.sample_media import mirror_file
+from sample.hub import OVERLAP_TEXTVQA_INDEX
+from sample.media import mirror_file
 from pipeline.sources import llava_665k
 from pipeline.sources.hub_registry import HUB_SOURCES
 from pipeline.sources.registry import COCO, TEXTVQA
@@ -67,7 +67,7 @@ def test_overlap_with_665k(dagster_home: Path, sample_mirror: Path, layout: Layo
     _materialize(workspace, ["vqav2_download", "vqav2_conversations", "textcaps_download", "textcaps_conversations"])
 
     meta = _metadata(_materialize(workspace, ["cauldron_overlap"]), "cauldron_overlap")
-    # sample_hub.HUB_OVERLAPS: vqav2 rows 0 (same image and question) and 1 (same image; its COCO
+    # sample.hub.HUB_OVERLAPS: vqav2 rows 0 (same image and question) and 1 (same image; its COCO
     # picture sits in two 665K records), textcaps row 0 (same TextVQA image, other question).
     assert (meta["vqav2_same_image"], meta["vqav2_same_image_and_question"]) == (2, 1)
     assert (meta["textcaps_same_image"], meta["textcaps_same_image_and_question"]) == (1, 0)
@@ -82,6 +82,6 @@ def test_overlap_with_665k(dagster_home: Path, sample_mirror: Path, layout: Layo
 
 
 def _textvqa_member(mirror: Path) -> str:
-    """The TextVQA sample member the textcaps sample reuses (see sample_hub.OVERLAP_TEXTVQA_INDEX)."""
+    """The TextVQA sample member the textcaps sample reuses (see sample.hub.OVERLAP_TEXTVQA_INDEX)."""
     with zipfile.ZipFile(mirror_file(mirror, TEXTVQA.archives[0].url)) as zf:
         return zf.namelist()[OVERLAP_TEXTVQA_INDEX]

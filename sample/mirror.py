@@ -15,13 +15,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from .atomic import write_bytes
-from .sample_hub import write_hub_samples
-from .sample_media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
-from .sources.coco_annotations import ARCHIVE as COCO_ANNOTATIONS, MEMBER as COCO_INSTANCES
-from .sources.llava_665k import ANNOTATIONS as LLAVA_665K
-from .sources.ocr_vqa import DATASET_JSON_URL
-from .sources.registry import COCO, GQA, TEXTVQA, VG
+from pipeline.atomic import write_bytes
+from sample.hub import write_hub_samples
+from sample.media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
+from pipeline.sources.coco_annotations import ARCHIVE as COCO_ANNOTATIONS, MEMBER as COCO_INSTANCES
+from pipeline.sources.llava_665k import ANNOTATIONS as LLAVA_665K
+from pipeline.sources.ocr_vqa import DATASET_JSON_URL
+from pipeline.sources.registry import COCO, GQA, TEXTVQA, VG
 
 ZIP_TIME = (2017, 1, 1, 0, 0, 0)
 OCR_HOST = "http://ecx.images-amazon.com/images/I/"

@@ -16,7 +16,7 @@ from trainer.config import TrainConfig
 from trainer.launch import training_command
 from trainer.synthetic import write_synthetic_mixture
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

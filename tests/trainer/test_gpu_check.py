@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench/gpu_check.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench/gpu_check.py"
 _SPEC = importlib.util.spec_from_file_location("gpu_check", BENCH)
 gpu_check = importlib.util.module_from_spec(_SPEC)
 sys.modules["gpu_check"] = gpu_check

@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from .atomic import write_bytes, write_text
-from .sample_media import PHOTOS, encode, mirror_file, photo
-from .sources.cauldron import REPO_ID as CAULDRON_REPO, REVISION as CAULDRON_REVISION
-from .sources.hub_parquet import HUB, tree_api_url
-from .sources.openspaces import OPENSPACES
-from .sources.registry import COCO, TEXTVQA
+from pipeline.atomic import write_bytes, write_text
+from sample.media import PHOTOS, encode, mirror_file, photo
+from pipeline.sources.cauldron import REPO_ID as CAULDRON_REPO, REVISION as CAULDRON_REVISION
+from pipeline.sources.hub_parquet import HUB, tree_api_url
+from pipeline.sources.openspaces import OPENSPACES
+from pipeline.sources.registry import COCO, TEXTVQA
 
 TEXT = datasets.Value("string")
 CAULDRON_FEATURES = datasets.Features({

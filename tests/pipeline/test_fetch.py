@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.fetch import Expected, FetchError, fetch, mirror_url
-from pipeline.mirror_server import MirrorHandler, MirrorServer
+from sample.server import MirrorHandler, MirrorServer
 
 
 class DropOnceHandler(MirrorHandler):

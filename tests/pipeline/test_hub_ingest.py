@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.layout import Layout
-from pipeline.mirror_server import MirrorServer
+from sample.server import MirrorServer
 from pipeline.records import Rejection
-from pipeline.sample_hub import HUB_BAD_INPUTS
+from sample.hub import HUB_BAD_INPUTS
 from pipeline.sources import hub_ingest, hub_parquet
 from pipeline.sources.cauldron import cauldron_turns
 from pipeline.sources.hub_registry import HUB_SOURCES

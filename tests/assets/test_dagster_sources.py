@@ -78,7 +78,7 @@ def test_images_decode_check_fails_on_a_corrupted_file(dagster_home, mirror_serv
 
 @pytest.mark.slow
 def test_documented_backfill_queues_one_run_per_shard(dagster_home):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-m", "dagster", "job", "backfill", "-w", "workspace.yaml",
                           "-j", "ingest_textvqa", "--all", "true", "--noprompt"],
                          cwd=root, capture_output=True, text=True, timeout=300)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .fetch import mirror_url
+from pipeline.fetch import mirror_url
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "hubble_deep_field.jpg",
           "retina.jpg", "ihc.png", "motorcycle_left.png", "brick.png", "color.png", "grass.png")

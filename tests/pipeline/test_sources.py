@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pipeline.layout import Layout
-from pipeline.sample_mirror import BAD_INPUTS
+from sample.mirror import BAD_INPUTS
 from pipeline.sources import coco_annotations, llava_665k
 from pipeline.sources.registry import IMAGE_SOURCES
 from pipeline.sources.zip_images import ZipImageSource
@@ -186,7 +186,7 @@ def test_killed_run_leaves_no_partial_output_and_completes_on_rerun(tmp_path, la
     members = {f"pics/{i}.jpg": _jpeg(i, (1024, 768)) for i in range(400)}
     src, mirror = _zip_source(tmp_path, members)
     src.download(layout, mirror, QUIET)
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(layout.data_root)], cwd=Path(__file__).parents[1])
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(layout.data_root)], cwd=Path(__file__).parents[2])
     folder = layout.data_root / "pics" / "pics"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(folder.glob("*.jpg"))) < 20:

@@ -1,16 +1,20 @@
-"""`spatialmix`: write or serve the sample mirror, ingest sources through Dagster, run the main job."""
+"""`spatialmix`: write or serve the sample mirror, ingest sources through Dagster, run the main job,
+show or change the instance's settings, open the UI.
+
+Settings are resolved once here (the instance's `spatialmix.toml`, then the command's flags) and passed
+down as the graph's `workspace` resource and as run config; nothing is handed over through the
+environment except DAGSTER_HOME to the `dagster dev` child process."""
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from sample.server import MirrorServer
-from sample.mirror import write_sample_mirror
-from spatialqa_gen.scene_pool import write_scene_pool
+from pipeline.sources.registry import SOURCES
 
-from .runner import PROJECT_ROOT, StepResult, ensure_dagster_home, materialize_keys
-
+from .runner import StepResult, materialize_keys, open_instance
+from .settings import PROJECT_ROOT, Settings, instance_home, load_settings, save_settings, settings_path
 
 SAMPLE_SCENES = 24
 SAMPLE_RECIPE = "recipes/sample.toml"
@@ -19,34 +23,52 @@ SAMPLE_RECIPE = "recipes/sample.toml"
 def write_sample(root: Path) -> Path:
     """The whole embedded sample: upstream-shaped mirror plus the rendered scene pool that stands in
     for the spatial generator's image pool (exact depth and masks; no model weights needed)."""
+    from sample.mirror import write_sample_mirror
+    from spatialqa_gen.scene_pool import write_scene_pool
+
     root = write_sample_mirror(root)
     write_scene_pool(root / "spatialqa_scenes", SAMPLE_SCENES, seed=0)
     return root
 
 
-def _workspace_config(args: argparse.Namespace, mirror: str | None) -> dict:
-    """Run config for the `workspace` resource (also exported, for code that reads the environment)."""
-    config = {}
+def resolve(args: argparse.Namespace) -> tuple[Path, Settings]:
+    """The instance folder and its settings, with this command's --data-root applied. An instance
+    serves one data root: asking an existing instance for another one is refused."""
+    home = instance_home(args.data_root)
+    settings = load_settings(home)
     if args.data_root:
-        config["data_root"] = os.environ["SPATIALMIX_DATA_ROOT"] = str(Path(args.data_root).resolve())
-    if mirror:
-        config["mirror"] = os.environ["SPATIALMIX_MIRROR"] = mirror
-    if args.workers:
-        config["workers"] = args.workers
-    return {"resources": {"workspace": {"config": config}}}
+        wanted = str(Path(args.data_root).resolve())
+        if settings_path(home).exists() and settings.data_root != wanted:
+            raise SystemExit(f"the instance {home} serves data root {settings.data_root}, not {wanted}; "
+                             "unset DAGSTER_HOME (each data root gets its own instance) or point it elsewhere")
+        settings = dataclasses.replace(settings, data_root=wanted)
+    return home, settings
 
 
-def _source_keys(defs, sources: list[str]):
+def _run_config(settings: Settings, **overrides: object) -> dict:
+    """The workspace values of this run, recorded in its run config (so the UI shows what it used)."""
+    from .resources import Workspace
+
+    fields = Workspace.from_settings(settings).model_dump() | {k: v for k, v in overrides.items() if v}
+    return {"resources": {"workspace": {"config": fields}}}
+
+
+def _source_keys(defs, sources: list[str]) -> list:
+    """Each source's assets, plus those that only read them (e.g. `coco_annotations` for coco)."""
     graph = defs.resolve_asset_graph()
-    source_keys = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "sources"]
-    chosen = []
+    chosen: set = set()
     for source in sources:
-        mine = [k for k in source_keys if k.path[-1].startswith(f"{source}_")]
-        if not mine:
-            names = sorted({k.path[-1].rsplit("_", 1)[0] for k in source_keys})
-            raise SystemExit(f"unknown source {source!r}; known: {', '.join(names)}")
-        chosen += mine
-    return chosen
+        if source not in SOURCES:
+            raise SystemExit(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
+        chosen |= {k for k in graph.get_all_asset_keys() if k.path[-1].startswith(f"{source}_")
+                   and k.path[-1].removeprefix(f"{source}_") in ("download", "images", "conversations")}
+    added = True
+    while added:  # close over assets whose every upstream is already chosen
+        extra = {k for k in graph.get_all_asset_keys() - chosen
+                 if (parents := graph.get(k).parent_keys) and parents <= chosen}
+        added = bool(extra)
+        chosen |= extra
+    return sorted(chosen)
 
 
 def print_summary(steps: list[StepResult]) -> None:
@@ -66,35 +88,56 @@ def print_summary(steps: list[StepResult]) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    ensure_dagster_home()
-    config = _workspace_config(args, args.mirror)
-    from .definitions import defs
+    from .graph import build_definitions
 
-    steps = materialize_keys(defs, _source_keys(defs, args.sources), config)
+    home, settings = resolve(args)
+    defs = build_definitions(settings)
+    config = _run_config(settings, mirror=args.mirror, workers=args.workers)
+    steps = materialize_keys(defs, open_instance(home), _source_keys(defs, args.sources), config)
     print_summary(steps)
-    print(f"\nruns recorded in DAGSTER_HOME={os.environ['DAGSTER_HOME']} (see them with `spatialmix ui`)")
+    print(f"\nruns recorded in the instance {home} (see them with `spatialmix ui`)")
     return 1 if any(s.failed_checks for s in steps) else 0
 
 
 def cmd_run_sample(args: argparse.Namespace) -> int:
-    """The main job: write the sample mirror, serve it on loopback HTTP, materialize every asset."""
-    ensure_dagster_home()
-    args.data_root = args.data_root or "playground/data"
-    root = write_sample(Path(args.mirror_dir))
-    os.environ["SPATIALMIX_SCENE_POOL"] = str(root / "spatialqa_scenes")
-    mixture_json = Path(args.data_root).resolve().parent / "mixtures" / "sample" / "sample.json"
-    per_asset = {"mixture": {"recipe": str(PROJECT_ROOT / SAMPLE_RECIPE)},
-                 "finetune": {"preset": "tiny", "mixture": str(mixture_json)}}
-    with MirrorServer(root) as server:
-        config = _workspace_config(args, server.url)
-        from .definitions import defs
+    """The main job: write the sample mirror and the sample's settings, serve the mirror on loopback
+    HTTP, materialize every asset."""
+    from sample.server import MirrorServer
 
+    from .graph import build_definitions
+
+    args.data_root = args.data_root or "playground/data"
+    home, settings = resolve(args)
+    root = write_sample(Path(args.mirror_dir))
+    # The UI reads the mirror from its folder afterwards (the HTTP server lives only for this command).
+    settings = dataclasses.replace(settings, mirror=str(root), scene_pool=str(root / "spatialqa_scenes"),
+                                   recipe=str(PROJECT_ROOT / SAMPLE_RECIPE), finetune_preset="tiny",
+                                   launcher="python", workers=args.workers or settings.workers)
+    save_settings(home, settings)
+    defs = build_definitions(settings)
+    with MirrorServer(root) as server:
         keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[-1] not in args.skip]
-        steps = materialize_keys(defs, keys, config, asset_config=per_asset)
+        steps = materialize_keys(defs, open_instance(home), keys, _run_config(settings, mirror=server.url))
     print_summary(steps)
-    print(f"\ndata root:  {os.environ['SPATIALMIX_DATA_ROOT']}\nmirror:     {root} (served at {server.url})")
-    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}: open the UI with `make ui` (or `.venv/bin/spatialmix ui`)")
+    print(f"\ndata root:  {settings.data_root}\nmirror:     {root} (served at {server.url} during this run)")
+    print(f"instance:   {home} (settings in {settings_path(home).name}): open the UI with `make ui`")
     return 1 if any(s.failed_checks for s in steps) else 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    home, settings = resolve(args)
+    if args.set:
+        values = {}
+        for item in args.set:
+            key, _, value = item.partition("=")
+            if key not in {f.name for f in dataclasses.fields(Settings)} - {"sources"}:
+                raise SystemExit(f"unknown setting {key!r}")
+            kind = type(getattr(Settings(), key))
+            values[key] = kind(value) if kind is not str else value
+        settings = dataclasses.replace(settings, **values).with_paths_resolved(Path.cwd())
+        save_settings(home, settings)
+    print(settings_path(home).read_text() if settings_path(home).exists() else f"(no settings in {home}: defaults)")
+    return 0
 
 
 def cmd_sample_mirror(args: argparse.Namespace) -> int:
@@ -104,6 +147,8 @@ def cmd_sample_mirror(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_mirror(args: argparse.Namespace) -> int:
+    from sample.server import MirrorServer
+
     with MirrorServer(Path(args.dir), port=args.port) as server:
         print(f"serving {args.dir} at {server.url} (Ctrl-C to stop)", flush=True)
         try:
@@ -114,13 +159,15 @@ def cmd_serve_mirror(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    ensure_dagster_home()
+    home, settings = resolve(args)
+    open_instance(home)  # the project's dagster.yaml in place
+    env = dict(os.environ, DAGSTER_HOME=str(home))
     workspace = str(PROJECT_ROOT / "workspace.yaml")
-    return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", workspace, *args.rest])
+    return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", workspace, *args.rest], env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="spatialmix", description=__doc__)
+    parser = argparse.ArgumentParser(prog="spatialmix", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sample-mirror", help="write the embedded sample mirror into DIR")
@@ -132,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8765)
     p.set_defaults(func=cmd_serve_mirror)
 
-    p = sub.add_parser("ingest", help="materialize the assets of one or more sources (all shards)")
+    p = sub.add_parser("ingest", help="materialize the assets of one or more sources (all shards)",
+                       epilog=f"sources: {', '.join(SOURCES)}")
     p.add_argument("sources", nargs="+")
-    p.add_argument("--mirror", help="mirror root (folder, file:// or http:// URL); default: real upstream")
+    p.add_argument("--mirror", help="mirror root (folder, file:// or http:// URL); default: the instance's settings")
     p.add_argument("--data-root", help="LLaVA data root (default ./playground/data)")
-    p.add_argument("--workers", type=int, default=0, help="image worker processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=0, help="image worker processes (default: settings, else all cores)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("run-sample", help="the main job on the embedded sample (no network)")
@@ -146,7 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", nargs="*", default=[], help="asset names not to materialize")
     p.set_defaults(func=cmd_run_sample)
 
-    p = sub.add_parser("ui", help="open `dagster dev` on the project's instance")
+    p = sub.add_parser("settings", help="show the instance's settings, or change them with --set key=value")
+    p.add_argument("--data-root", help="the data root whose instance to use (default ./playground/data)")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("ui", help="open `dagster dev` on the instance of the data root")
+    p.add_argument("--data-root", help="the data root whose instance to open (default ./playground/data)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_ui)
 

@@ -1,16 +1,6 @@
-"""The code location: every area's definitions merged, with the shared `workspace` resource bound."""
-from __future__ import annotations
+"""The code location `dagster dev` and `dagster job backfill` load: the graph built from the settings
+file of the instance in $DAGSTER_HOME (defaults where there is none)."""
+from .graph import build_definitions
+from .settings import load_settings
 
-import dagster as dg
-
-from . import hub_sources, mixture, sources, spatialqa, training
-from .resources import Workspace
-
-defs = dg.Definitions.merge(
-    sources.defs,
-    hub_sources.defs,
-    spatialqa.defs,
-    mixture.defs,
-    training.defs,
-    dg.Definitions(resources={"workspace": Workspace()}),
-)
+defs = build_definitions(load_settings())

@@ -1,23 +1,30 @@
 """The `mixture` asset: merge every conversation table into the training mixture named by a recipe.
 
 Thin by design: resolve the recipe and paths, call `pipeline.mixture.build`, turn its manifest into
-metadata and check results. The engine skips the work when inputs and recipe are unchanged."""
-# No `from __future__ import annotations`: Dagster reads the config and resource annotations at runtime.
+metadata and check results. The engine skips the work when inputs and recipe are unchanged. It depends
+on every asset that writes a conversation table (derived from the source registry), on `spatialqa`
+and on `cauldron_overlap`, whose table it reads."""
 
-import os
+
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import polars as pl
 
 from assets.resources import Workspace
-from pipeline.mixture import MixtureReport, build, count_json_records, images_exist
-from pipeline.recipe import load as load_recipe
+from assets.settings import resolve_recipe
+from assets.sources import output_asset
+from pipeline.sources.registry import SOURCES
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONVERSATION_ASSETS = ["llava_665k_conversations", "visualmrc_conversations", "textcaps_conversations",
-                       "clevr_conversations", "vqav2_conversations", "openspaces_conversations", "spatialqa"]
+if TYPE_CHECKING:
+    from pipeline.mixture import MixtureReport
+
+
+
+def conversation_assets() -> list[str]:
+    """What the mixture reads: every asset that writes a conversation table, and the overlap table."""
+    return [output_asset(s) for s in SOURCES.values() if s.tables] + ["spatialqa", "cauldron_overlap"]
+
 COUNTS_CHECK = "counts_within_tolerance"
 IMAGES_CHECK = "image_paths_exist"
 JSON_CHECK = "json_rereads_to_record_count"
@@ -25,19 +32,12 @@ JSON_CHECK = "json_rereads_to_record_count"
 
 class MixtureConfig(dg.Config):
     recipe: str = ""
-    """Recipe file; empty: $SPATIALMIX_RECIPE (read at run time) or recipes/spatial_llava.toml. A relative
-    path is looked up in the working directory, then the project root."""
+    """Recipe file; empty: the workspace's (from the settings file). A relative path is looked up in the
+    working directory, then the project root."""
     out_dir: str = ""
     """Output folder; empty: <data_root>/../mixtures/<recipe name>."""
     force: bool = False
     """Rebuild even when the inputs and the recipe are unchanged."""
-
-
-def recipe_path(value: str) -> Path:
-    path = Path(value)
-    if path.is_absolute() or path.exists():
-        return path
-    return PROJECT_ROOT / path
 
 
 def per_source_markdown(manifest: dict[str, Any]) -> str:
@@ -52,7 +52,9 @@ def per_source_markdown(manifest: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def preview_markdown(report: MixtureReport, n: int = 3) -> str:
+def preview_markdown(report: "MixtureReport", n: int = 3) -> str:
+    import polars as pl
+
     head = pl.read_parquet(report.parquet_path, n_rows=n)
     blocks = []
     for r in head.iter_rows(named=True):
@@ -61,7 +63,11 @@ def preview_markdown(report: MixtureReport, n: int = 3) -> str:
     return "\n\n---\n\n".join(blocks)
 
 
-def check_results(report: MixtureReport, data_root: Path) -> list[dg.AssetCheckResult]:
+def check_results(report: "MixtureReport", data_root: Path) -> list[dg.AssetCheckResult]:
+    import polars as pl
+
+    from pipeline.mixture import count_json_records, images_exist
+
     m = report.manifest
     off = [c for c in m["components"] if c["within_tolerance"] is False]
     unchecked = [c["name"] for c in m["components"] if c["within_tolerance"] is None]
@@ -90,46 +96,56 @@ def check_results(report: MixtureReport, data_root: Path) -> list[dg.AssetCheckR
     return [counts, exist, rereads]
 
 
-@dg.asset(
-    group_name="mixture",
-    deps=CONVERSATION_ASSETS,
-    kinds={"polars", "parquet", "json"},
-    check_specs=[
-        dg.AssetCheckSpec(COUNTS_CHECK, asset="mixture",
-                          description="Records per component within the recipe's tolerance of its expectation"),
-        dg.AssetCheckSpec(IMAGES_CHECK, asset="mixture",
-                          description="Every image path of the mixture exists under the data root"),
-        dg.AssetCheckSpec(JSON_CHECK, asset="mixture",
-                          description="The LLaVA JSON re-reads to the manifest's record count"),
-    ],
-)
-def mixture(context: dg.AssetExecutionContext, config: MixtureConfig, workspace: Workspace) -> dg.MaterializeResult:
-    """The LLaVA-format training mixture (JSON + Parquet with provenance + rejections + manifest)."""
-    layout = workspace.layout()
-    path = recipe_path(config.recipe or os.environ.get("SPATIALMIX_RECIPE", "recipes/spatial_llava.toml"))
-    recipe = load_recipe(path)
-    report = build(recipe, layout, Path(config.out_dir) if config.out_dir else None, force=config.force,
-                   log=context.log.info)
-    m = report.manifest
-    return dg.MaterializeResult(
-        metadata={
-            "records": m["records"],
-            "reused": report.skipped,
-            "recipe": dg.MetadataValue.path(str(path)),
-            "per_source": dg.MetadataValue.md(per_source_markdown(m)),
-            "rejections": dg.MetadataValue.json(m["rejections"]),
-            "duplicates": dg.MetadataValue.json(m["duplicates"]),
-            "overlap": dg.MetadataValue.json(m["overlap"]),
-            "ids": dg.MetadataValue.json(m["ids"]),
-            "json_path": dg.MetadataValue.path(str(report.json_path)),
-            "parquet_path": dg.MetadataValue.path(str(report.parquet_path)),
-            "rejections_path": dg.MetadataValue.path(str(report.rejections_path)),
-            "manifest_path": dg.MetadataValue.path(str(report.manifest_path)),
-            "content_hash": m["content_hash"],
-            "preview": dg.MetadataValue.md(preview_markdown(report)),
-        },
-        check_results=check_results(report, layout.data_root),
+def mixture_asset() -> dg.AssetsDefinition:
+    """Built when the definitions are, so its dependencies follow the source registry."""
+    @dg.asset(
+        group_name="mixture",
+        deps=conversation_assets(),
+        kinds={"polars", "parquet", "json"},
+        check_specs=[
+            dg.AssetCheckSpec(COUNTS_CHECK, asset="mixture",
+                              description="Records per component within the recipe's tolerance of its expectation"),
+            dg.AssetCheckSpec(IMAGES_CHECK, asset="mixture",
+                              description="Every image path of the mixture exists under the data root"),
+            dg.AssetCheckSpec(JSON_CHECK, asset="mixture",
+                              description="The LLaVA JSON re-reads to the manifest's record count"),
+        ],
     )
+    def mixture(context: dg.AssetExecutionContext, config: MixtureConfig, workspace: Workspace) -> dg.MaterializeResult:
+        """The LLaVA-format training mixture (JSON + Parquet with provenance + rejections + manifest)."""
+        from pipeline.mixture import build
+        from pipeline.recipe import RecipeError, check_sources, load as load_recipe
+        from pipeline.sources.registry import component_tables
+
+        layout = workspace.layout()
+        path = Path(resolve_recipe(config.recipe or workspace.recipe, Path.cwd()))
+        try:
+            recipe = check_sources(load_recipe(path), component_tables())
+        except (RecipeError, FileNotFoundError) as err:
+            raise dg.Failure(str(err)) from err
+        report = build(recipe, layout, Path(config.out_dir) if config.out_dir else None, force=config.force,
+                       log=context.log.info)
+        m = report.manifest
+        return dg.MaterializeResult(
+            metadata={
+                "records": m["records"],
+                "reused": report.skipped,
+                "recipe": dg.MetadataValue.path(str(path)),
+                "per_source": dg.MetadataValue.md(per_source_markdown(m)),
+                "rejections": dg.MetadataValue.json(m["rejections"]),
+                "duplicates": dg.MetadataValue.json(m["duplicates"]),
+                "overlap": dg.MetadataValue.json(m["overlap"]),
+                "ids": dg.MetadataValue.json(m["ids"]),
+                "json_path": dg.MetadataValue.path(str(report.json_path)),
+                "parquet_path": dg.MetadataValue.path(str(report.parquet_path)),
+                "rejections_path": dg.MetadataValue.path(str(report.rejections_path)),
+                "manifest_path": dg.MetadataValue.path(str(report.manifest_path)),
+                "content_hash": m["content_hash"],
+                "preview": dg.MetadataValue.md(preview_markdown(report)),
+            },
+            check_results=check_results(report, layout.data_root),
+        )
 
 
-defs = dg.Definitions(assets=[mixture])
+    defs = dg.Definitions(assets=[mixture])
+    return mixture

@@ -1,27 +1,46 @@
-"""The one resource every asset shares: where the data lives and where upstream files come from."""
+"""The one resource every asset shares: where the data lives, where upstream files come from, and the
+run-wide choices (scene pool, recipe, finetune preset, launcher). Its defaults come from the instance's
+settings file (`assets/settings.py`), read once when the definitions load; run config may override a
+field for one run. Engines receive these values as arguments, never from the environment."""
+
+import json
 import os
+from typing import Any
 
 from dagster import ConfigurableResource
 
 from pipeline.layout import Layout
+from pipeline.sources.base import IngestContext
+from pipeline.progress import Log
+
+from .settings import Settings
 
 
 class Workspace(ConfigurableResource):
-    """Roots and mirror. An empty field falls back to the environment at run time
-    (SPATIALMIX_DATA_ROOT, _TABLES_ROOT, _CACHE_ROOT, _MIRROR, _WORKERS), so `dagster dev`, the CLI
-    and CI agree; the CLI also passes its values as run config, so they are recorded with each run."""
-
-    data_root: str = ""
+    data_root: str
     tables_root: str = ""
     cache_root: str = ""
-    mirror: str = ""       # a folder, file:// or http:// root laid out as <host>/<path>; empty: real upstream
-    workers: int = 0       # processes for image work; 0: $SPATIALMIX_WORKERS or all cores
+    mirror: str = ""            # a folder, file:// or http:// root laid out as <host>/<path>; empty: real upstream
+    workers: int = 0            # processes for image work; 0: all cores
+    scene_pool: str = ""        # rendered scenes with exact depth and masks instead of COCO + models
+    recipe: str = ""            # the mixture recipe file
+    finetune_preset: str = "llava-1.5-7b"
+    launcher: str = "deepspeed"
+    source_options: str = "{}"  # JSON: {source: {option: value}} (e.g. ocr_vqa.dataset_json)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Workspace":
+        return cls(data_root=settings.data_root, tables_root=settings.tables_root, cache_root=settings.cache_root,
+                   mirror=settings.mirror, workers=settings.workers, scene_pool=settings.scene_pool,
+                   recipe=settings.recipe, finetune_preset=settings.finetune_preset, launcher=settings.launcher,
+                   source_options=json.dumps(settings.sources, sort_keys=True))
 
     def layout(self) -> Layout:
-        return Layout.at(self.data_root or None, self.tables_root or None, self.cache_root or None)
-
-    def mirror_or_none(self) -> str | None:
-        return self.mirror or os.environ.get("SPATIALMIX_MIRROR") or None
+        return Layout.at(self.data_root, self.tables_root or None, self.cache_root or None)
 
     def worker_count(self) -> int:
-        return self.workers or int(os.environ.get("SPATIALMIX_WORKERS", "0")) or (os.cpu_count() or 1)
+        return self.workers or os.cpu_count() or 1
+
+    def ingest_context(self, log: Log) -> IngestContext:
+        options: dict[str, Any] = json.loads(self.source_options or "{}")
+        return IngestContext(self.layout(), self.mirror or None, self.worker_count(), log, options)

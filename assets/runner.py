@@ -1,26 +1,24 @@
 """Materialize assets in the project's Dagster instance, the way the CLI and the main job do it:
-one run per asset (and per shard for partitioned assets), in dependency order, each recorded in
-DAGSTER_HOME so it shows in `dagster dev`."""
-import os
+one run per asset (and per shard for partitioned assets), in dependency order, each recorded in the
+instance folder so it shows in `dagster dev`."""
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import dagster as dg
+from dagster._core.instance.ref import InstanceRef  # the documented way to open an instance by folder
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from .settings import PROJECT_ROOT
 
 
-def ensure_dagster_home() -> Path:
-    """Default DAGSTER_HOME to ./.dagster_home with the project's dagster.yaml in it."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home"))).resolve()
-    os.environ["DAGSTER_HOME"] = str(home)
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The instance in `home`, with the project's dagster.yaml in it (SQLite storage in that folder)."""
     home.mkdir(parents=True, exist_ok=True)
     src, dest = PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
     if not dest.exists() or dest.read_bytes() != src.read_bytes():
         shutil.copyfile(src, dest)
-    return home
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
 @dataclass
@@ -40,12 +38,11 @@ def _plain(value: object) -> object:
     return getattr(value, "value", value)
 
 
-def materialize_keys(defs: dg.Definitions, keys: Iterable[dg.AssetKey], run_config: dict,
-                     log: Callable[[str], None] = print, tags: dict[str, str] | None = None,
+def materialize_keys(defs: dg.Definitions, instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey],
+                     run_config: dict, log: Callable[[str], None] = print, tags: dict[str, str] | None = None,
                      asset_config: dict[str, dict] | None = None) -> list[StepResult]:
     """Run `keys` (topologically ordered here) one run per asset partition; stop at the first failure.
     `asset_config` gives an asset's own config (by asset name), added to the runs of that asset only."""
-    instance = dg.DagsterInstance.get()
     graph = defs.resolve_asset_graph()
     wanted = set(keys)
     order = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level) if k in wanted]

@@ -1,8 +1,12 @@
 """The `finetune` asset: launches trainer.train (python or the deepspeed launcher) through Dagster
 Pipes. Rank 0 streams progress and the final metrics back; a failed run fails the asset with the
 tail of its log. Training only starts on purpose: materialize `finetune`, run the `train` job, or
-turn on the opt-in sensor that follows new `mixture` materializations."""
+turn on the opt-in sensor that follows new `mixture` materializations.
 
+The asset's config is derived from the trainer's own `TrainConfig`: every training field can be
+overridden for one run (empty = the preset's value), so the two never drift apart."""
+
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -10,38 +14,20 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.errors import DagsterPipesExecutionError  # not re-exported at top level in 1.13
 
+from assets.lib import config_from
 from assets.resources import Workspace
-from pipeline.fetch import sha256_file
-from trainer.config import PRESETS, preset_config
-from trainer.launch import training_command
-from trainer.logtee import tail
+from assets.settings import PROJECT_ROOT, resolve_recipe
+from trainer.config import TrainConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The data root is the image folder; `mixture` and `output_dir` default to the layout's paths.
+_RESOLVED = {"image_folder"}
 
-
-class FinetuneConfig(dg.Config):
-    preset: str = "llava-1.5-7b"  # or "tiny": random small Llava, CPU, a few steps (the embedded sample)
-    mixture: str = ""  # default: <data_root>/../mixtures/spatial_llava/spatial_llava.json
-    output_dir: str = ""  # default: <data_root>/../checkpoints/finetune/<mixture stem>-<sha256[:12]>
-    launcher: str = "deepspeed"  # "deepspeed" (one process per GPU) or "python" (one process)
-    num_gpus: int = 8
-    hostfile: str = ""  # multi-node: a DeepSpeed hostfile ("host slots=8" per line)
-    model: str | None = None  # "assemble", "tiny" or a llava-hf checkpoint; None: the preset's
-    llm: str | None = None
-    vision: str | None = None
-    projector: str | None = None
-    global_batch: int | None = None
-    per_device_batch: int | None = None
-    learning_rate: float | None = None
-    epochs: float | None = None
-    max_steps: int | None = None
-    dataloader_workers: int | None = None
-
-
-def _overrides(config: FinetuneConfig) -> dict[str, object]:
-    names = ("model", "llm", "vision", "projector", "global_batch", "per_device_batch",
-             "learning_rate", "epochs", "max_steps", "dataloader_workers")
-    return {n: getattr(config, n) for n in names if getattr(config, n) is not None}
+FinetuneConfig = config_from("FinetuneConfig", TrainConfig, exclude=_RESOLVED, optional=True, extra={
+    "preset": (str, "", "'llava-1.5-7b' or 'tiny'; empty: the workspace's"),
+    "launcher": (str, "", "'deepspeed' or 'python'; empty: the workspace's"),
+    "num_gpus": (int, 8, "GPUs per node for the deepspeed launcher"),
+    "hostfile": (str, "", "multi-node: a DeepSpeed hostfile ('host slots=8' per line)"),
+})
 
 
 @dg.asset(
@@ -50,21 +36,29 @@ def _overrides(config: FinetuneConfig) -> dict[str, object]:
     description="LLaVA-1.5 stage-2 finetune on the mixture (DeepSpeed ZeRO-3); metadata: loss curve, "
                 "tokens/s per GPU, steps, checkpoint path.",
 )
-def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,
+def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,  # type: ignore[valid-type]
              workspace: Workspace) -> dg.MaterializeResult:
+    from pipeline.digests import sha256_file
+    from pipeline.recipe import load as load_recipe
+    from trainer.config import PRESETS, preset_config
+    from trainer.launch import choose_launcher, training_command
+    from trainer.logtee import tail
+
     layout = workspace.layout()
-    mixture = Path(config.mixture or layout.data_root.parent / "mixtures/spatial_llava/spatial_llava.json")
+    preset = config.preset or workspace.finetune_preset
+    if preset not in PRESETS:
+        raise dg.Failure(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if config.mixture:
+        mixture = Path(config.mixture)
+    else:  # the workspace recipe's mixture
+        mixture = layout.mixture_json(load_recipe(resolve_recipe(workspace.recipe, Path.cwd())).name)
     if not mixture.is_file():
         raise dg.Failure(f"mixture not found at {mixture}; materialize `mixture` or set config.mixture")
-    # Keyed by the mixture's content: a rerun on the same mixture resumes its checkpoints, a new
-    # mixture (e.g. from the sensor) starts fresh instead of resuming the previous one's.
-    output_dir = Path(config.output_dir or layout.data_root.parent / "checkpoints/finetune" /
-                      f"{mixture.stem}-{sha256_file(mixture)[:12]}").resolve()
-    if config.preset not in PRESETS:
-        raise dg.Failure(f"unknown preset {config.preset!r}; choose one of {sorted(PRESETS)}")
-    train_config = preset_config(config.preset, str(mixture.resolve()), str(layout.data_root),
-                                 str(output_dir), **_overrides(config))
-    launcher = "python" if config.preset == "tiny" else config.launcher
+    output_dir = Path(config.output_dir or layout.checkpoints(mixture, sha256_file(mixture))).resolve()
+    overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainConfig)
+                 if f.name not in ("mixture", "output_dir", *_RESOLVED) and getattr(config, f.name) is not None}
+    train_config = preset_config(preset, str(mixture.resolve()), str(layout.data_root), str(output_dir), **overrides)
+    launcher = choose_launcher(train_config, config.launcher or workspace.launcher)
     command = training_command(train_config, launcher, config.num_gpus, config.hostfile or None)
     log = output_dir / "logs" / f"{context.run.run_id}.log"
     context.log.info(f"launching: {' '.join(command)}")
@@ -96,6 +90,3 @@ train = dg.define_asset_job("train", selection=dg.AssetSelection.assets("finetun
 def train_on_new_mixture(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry) -> dg.RunRequest:
     """Opt-in: a new `mixture` materialization starts one training run (off until switched on)."""
     return dg.RunRequest(run_key=f"mixture-{asset_event.run_id}-{asset_event.timestamp}")
-
-
-defs = dg.Definitions(assets=[finetune], jobs=[train], sensors=[train_on_new_mixture])

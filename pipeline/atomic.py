@@ -5,10 +5,10 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @contextlib.contextmanager
@@ -51,7 +51,9 @@ def write_text(dest: Path, text: str) -> None:
     write_bytes(dest, text.encode("utf-8"))
 
 
-def write_table(dest: Path, table: pa.Table) -> None:
+def write_table(dest: Path, table: "pa.Table") -> None:
     """Parquet is the project's one table format (zstd, readable by polars, pyarrow and datasets)."""
+    import pyarrow.parquet as pq
+
     with atomic_path(dest) as tmp:
         pq.write_table(table, tmp, compression="zstd")

@@ -14,9 +14,12 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
+from .digests import sidecar_path
 from .progress import Log, Progress, default_log
 
 CHUNK = 1 << 20
@@ -58,12 +61,8 @@ def mirror_url(url: str, mirror: str | os.PathLike[str] | None) -> str:
     return root.rstrip("/") + "/" + urllib.parse.quote(rel)
 
 
-def _sidecar(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".src.json")
-
-
 def _is_complete(dest: Path, identity: str, expected: Expected) -> bool:
-    side = _sidecar(dest)
+    side = sidecar_path(dest)
     if not (dest.exists() and side.exists()):
         return False
     meta = json.loads(side.read_text())
@@ -78,16 +77,12 @@ def _is_complete(dest: Path, identity: str, expected: Expected) -> bool:
 
 
 def _sha256_of(path: Path) -> "hashlib._Hash":
+    """A running hash over the bytes already in `path` (a resumed download continues it)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks (the one file hasher of the project)."""
-    return _sha256_of(path).hexdigest()
 
 
 def _finish(part: Path, dest: Path, identity: str, expected: Expected, digest: str) -> int:
@@ -99,9 +94,10 @@ def _finish(part: Path, dest: Path, identity: str, expected: Expected, digest: s
         part.unlink(missing_ok=True)
         raise FetchError(f"{identity}: sha256 {digest} != expected {expected.sha256}", permanent=True)
     os.replace(part, dest)
-    side = _sidecar(dest)
+    side = sidecar_path(dest)
     tmp = side.with_name(side.name + ".tmp")
-    tmp.write_text(json.dumps({"url": identity, "bytes": size, "sha256": digest}))
+    mtime_ns = dest.stat().st_mtime_ns
+    tmp.write_text(json.dumps({"url": identity, "bytes": size, "mtime_ns": mtime_ns, "sha256": digest}))
     os.replace(tmp, side)
     return size
 
@@ -128,7 +124,7 @@ def _copy_local(src: Path, part: Path, url: str, log: Log) -> str:
     return h.hexdigest()
 
 
-def _http_once(session: requests.Session, url: str, part: Path, timeout: float, log: Log) -> str:
+def _http_once(session: "requests.Session", url: str, part: Path, timeout: float, log: Log) -> str:
     """One attempt: resume from the bytes already in `part`; return the sha256 of the whole file."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
@@ -173,6 +169,8 @@ def fetch(url: str, dest: Path, expected: Expected = Expected(), *, identity: st
     if local is not None:
         digest = _copy_local(local, part, url, log)
         return FetchResult(dest, _finish(part, dest, identity, expected, digest), downloaded=True)
+    import requests  # imported here: loading the code location need not pay for it
+
     session = session or requests.Session()
     delay = backoff
     for attempt in range(1, retries + 1):

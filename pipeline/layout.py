@@ -1,4 +1,4 @@
-"""Where everything lives: the LLaVA data root, our Arrow tables, and the download cache."""
+"""Where everything lives: the LLaVA data root, our tables, the download cache, mixtures and checkpoints."""
 from __future__ import annotations
 
 import os
@@ -21,9 +21,10 @@ class Layout:
     def at(cls, data_root: str | os.PathLike[str] | None = None,
            tables_root: str | os.PathLike[str] | None = None,
            cache_root: str | os.PathLike[str] | None = None) -> "Layout":
-        data = Path(data_root or os.environ.get("SPATIALMIX_DATA_ROOT") or DEFAULT_DATA_ROOT).resolve()
-        tables = Path(tables_root or os.environ.get("SPATIALMIX_TABLES_ROOT") or data.parent / "tables")
-        cache = Path(cache_root or os.environ.get("SPATIALMIX_CACHE_ROOT") or data.parent / "cache")
+        """The tables and cache roots default to folders beside the data root."""
+        data = Path(data_root or DEFAULT_DATA_ROOT).resolve()
+        tables = Path(tables_root or data.parent / "tables")
+        cache = Path(cache_root or data.parent / "cache")
         return cls(data, tables.resolve(), cache.resolve())
 
     def tables(self, source: str) -> Path:
@@ -31,6 +32,19 @@ class Layout:
 
     def cache(self, source: str) -> Path:
         return self.cache_root / source
+
+    def mixture_dir(self, name: str) -> Path:
+        """Where the mixture named `name` (its recipe's name) is exported."""
+        return self.data_root.parent / "mixtures" / name
+
+    def mixture_json(self, name: str) -> Path:
+        """The LLaVA-format JSON of the mixture `name`, what training reads."""
+        return self.mixture_dir(name) / f"{name}.json"
+
+    def checkpoints(self, mixture: Path, key: str) -> Path:
+        """A finetune's output folder, keyed by its mixture's content (`key`): a rerun on the same mixture
+        resumes its checkpoints, a new mixture starts fresh instead of resuming the previous one's."""
+        return self.data_root.parent / "checkpoints" / "finetune" / f"{mixture.stem}-{key[:12]}"
 
     def staging(self, source: str, shard: str) -> Path:
         """Per-shard scratch folder on the data root's file system, so a finished file is renamed

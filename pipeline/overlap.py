@@ -1,35 +1,36 @@
-"""How much of the cauldron's VQAv2 and TextCaps is already inside LLaVA-1.5's 665K.
+"""Which records of the sources flagged `overlaps=<reference>` in the registry (the cauldron's VQAv2
+and TextCaps) repeat a record of the reference (LLaVA-1.5's 665K). Computed once here; the mixture
+reads the table and applies its recipe's policy.
 
-Both carry COCO (VQAv2) and TextVQA (TextCaps) pictures. A cauldron record and a 665K record overlap
-when their written images are the same bytes (sha256 from the image manifests; byte-copied JPEGs keep
-the upstream bytes, so the same upstream file gives the same hash) and, more strictly, when their first
+Both carry COCO (VQAv2) and TextVQA (TextCaps) pictures. A record and a reference record overlap when
+their written images are the same bytes (sha256 from the image manifests; byte-copied JPEGs keep the
+upstream bytes, so the same upstream file gives the same hash) and, more strictly, when their first
 questions agree after normalisation (image token, instruction suffix lines, case and punctuation
-dropped). The result is one row per overlapping pair in `<tables>/overlap/cauldron_vs_665k.parquet`
-(source, id, llava_665k_id, same_question): the mixture decides what to drop."""
+dropped). The result is one row per (record, reference record with the same image) in
+`<tables>/overlap/cauldron_vs_665k.parquet` (source, id, llava_665k_id, same_question), in record order
+then reference order, with per-source counts in its marker."""
 from __future__ import annotations
 
-import json
 import re
-from collections import defaultdict
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from . import tables
 from .atomic import write_table
 from .layout import Layout
+from .manifests import image_hashes, manifest_files
 from .records import IMAGE_TOKEN
-from .sources.hub_ingest import conversations_path
-from .sources.hub_registry import HUB_SOURCES
+from .sources.registry import SOURCES
+from .step import Step
 
-LLAVA_665K = "llava_665k"
+VERSION = "overlap-v1"
 OVERLAP = pa.schema([
-    ("source", pa.string()),           # the cauldron source (vqav2, textcaps)
+    ("source", pa.string()),           # the source whose record repeats the reference (vqav2, textcaps)
     ("id", pa.string()),               # its record id
-    ("llava_665k_id", pa.string()),    # the 665K record with the same image
+    ("llava_665k_id", pa.string()),    # the reference record with the same image
     ("same_question", pa.bool_()),     # and the same normalised first question
 ])
 _WORD = re.compile(r"[^\W_]+")  # runs of letters or digits, any script
@@ -38,9 +39,9 @@ _WORD = re.compile(r"[^\W_]+")  # runs of letters or digits, any script
 @dataclass
 class SourceOverlap:
     records: int = 0
-    same_image: int = 0                # records whose image is byte-identical to a 665K record's
+    same_image: int = 0                # records whose image is byte-identical to a reference record's
     same_image_and_question: int = 0   # ... and whose first question matches that record's
-    same_question_any_image: int = 0   # first question asked somewhere in the 665K (weak: common questions)
+    same_question_any_image: int = 0   # first question asked somewhere in the reference (weak: common questions)
     pairs: int = 0
 
 
@@ -49,6 +50,8 @@ class OverlapReport:
     table: Path
     records_665k: int
     by_source: dict[str, SourceOverlap] = field(default_factory=dict)
+    reused: bool = False
+    seconds: float = 0.0
 
 
 def question_key(first_turn: str) -> str:
@@ -60,59 +63,57 @@ def question_key(first_turn: str) -> str:
     return " ".join(_WORD.findall(next(lines, "").lower()))
 
 
-def _first_turns(path: Path) -> tuple[list[str], list[str | None], list[str]]:
-    t = pq.read_table(path, columns=["id", "image", "conversations"])
-    first = pc.struct_field(pc.list_element(t.column("conversations"), 0), "value")
-    return t.column("id").to_pylist(), t.column("image").to_pylist(), first.to_pylist()
+def overlap_path(layout: Layout) -> Path:
+    return layout.tables("overlap") / "cauldron_vs_665k.parquet"
 
 
-def _sha_by_path(layout: Layout) -> dict[str, str]:
-    """Every written image in the tables root: path -> sha256 of the file."""
-    shas: dict[str, str] = {}
-    for manifest in sorted(layout.tables_root.glob("*/images/*.parquet")):
-        t = pq.read_table(manifest, columns=["path", "sha256"]).to_pydict()
-        shas.update((p, s) for p, s in zip(t["path"], t["sha256"]) if p)
-    return shas
+def _first_questions(tables_: list[Path]) -> pl.DataFrame:
+    """id, image and the normalised first question of every record of the tables, in order."""
+    frame = pl.concat([pl.read_parquet(t, columns=["id", "image", "conversations"]) for t in tables_])
+    first = pl.col("conversations").list.first().struct.field("value")
+    return frame.select("id", "image", _q=first.map_elements(question_key, return_dtype=pl.String,
+                                                              skip_nulls=True).fill_null(""))
 
 
-def cauldron_overlap(layout: Layout, sources: tuple[str, ...] = ("vqav2", "textcaps")) -> OverlapReport:
-    llava_table = layout.tables(LLAVA_665K) / "conversations.parquet"
-    if not llava_table.exists():
-        raise FileNotFoundError(f"overlap: {llava_table} missing (build llava_665k_conversations first)")
-    source_tables = {source: conversations_path(HUB_SOURCES[source], layout, "train") for source in sources}
-    for source, table in source_tables.items():
-        if not table.exists():
-            raise FileNotFoundError(f"overlap: {table} missing (build {source}_conversations first)")
-    out = layout.tables("overlap") / "cauldron_vs_665k.parquet"
-    manifests = list(layout.tables_root.glob("*/images/*.parquet"))
-    fp = tables.files_fingerprint([llava_table, *source_tables.values(), *manifests], ["overlap-v1", *sources])
-    if tables.stored_fingerprint(out) == fp:
-        meta = pq.read_schema(out).metadata
-        return OverlapReport(out, int(meta[b"records_665k"]), {
-            k: SourceOverlap(**v) for k, v in json.loads(meta[b"by_source"]).items()})
-    shas = _sha_by_path(layout)
-    ids, images, firsts = _first_turns(llava_table)
-    by_sha: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for rid, image, first in zip(ids, images, firsts):
-        if image and image in shas:
-            by_sha[shas[image]].append((rid, question_key(first)))
-    questions_665k = {question_key(f) for f in firsts}
-    report = OverlapReport(out, len(ids))
-    rows = []
-    for source, table in source_tables.items():
-        stats = report.by_source[source] = SourceOverlap()
-        for rid, image, first in zip(*_first_turns(table)):
-            stats.records += 1
-            q = question_key(first)
-            stats.same_question_any_image += q in questions_665k
-            matches = by_sha.get(shas.get(image or "", ""), [])
-            same_q = [lq == q for _, lq in matches]
-            stats.same_image += bool(matches)
-            stats.same_image_and_question += any(same_q)
-            stats.pairs += len(matches)
-            rows += [{"source": source, "id": rid, "llava_665k_id": lid, "same_question": s}
-                     for (lid, _), s in zip(matches, same_q)]
-    by_source = json.dumps({k: asdict(v) for k, v in report.by_source.items()})
-    write_table(out, tables.with_fingerprint(tables.to_table(rows, OVERLAP), fp, by_source=by_source,
-                                             records_665k=str(len(ids))))
+def _tables_of(layout: Layout, source: str) -> list[Path]:
+    paths = [layout.tables(source) / t for t in SOURCES[source].tables.values()]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"overlap: {missing} missing (build {source}'s conversations first)")
+    return paths
+
+
+def cauldron_overlap(layout: Layout, sources: tuple[str, ...], reference: str = "llava_665k") -> OverlapReport:
+    """Measure and record how `sources` repeat `reference` (a step: skipped when its inputs are unchanged)."""
+    ref_tables = _tables_of(layout, reference)
+    source_tables = {s: _tables_of(layout, s) for s in sources}
+    out = overlap_path(layout)
+    inputs = [*ref_tables, *(t for ts in source_tables.values() for t in ts), *manifest_files(layout.tables_root)]
+    step = Step(out.with_suffix(".json"), VERSION, inputs, {"reference": reference, "sources": list(sources)})
+    if (done := step.current()) is not None:
+        return OverlapReport(out, done["records_665k"], {k: SourceOverlap(**v) for k, v in done["by_source"].items()},
+                             reused=True, seconds=done["seconds"])
+    t0 = time.monotonic()
+    shas = image_hashes(layout.tables_root)
+    ref = _first_questions(ref_tables).with_row_index("_ref_row")
+    ref_by_sha = (ref.join(shas, left_on="image", right_on="path", how="inner")
+                  .select("sha256", "_ref_row", _ref="id", _ref_q="_q"))
+    asked_anywhere = ref["_q"].unique()
+    report = OverlapReport(out, ref.height)
+    parts = []
+    for source, paths in source_tables.items():
+        recs = (_first_questions(paths).with_row_index("_row")
+                .join(shas, left_on="image", right_on="path", how="left"))
+        pairs = (recs.join(ref_by_sha, on="sha256", how="inner").sort("_row", "_ref_row")
+                 .select(source=pl.lit(source), id="id", llava_665k_id="_ref", same_question=pl.col("_q") == pl.col("_ref_q")))
+        per_record = pairs.group_by("id").agg(pl.col("same_question").any())
+        report.by_source[source] = SourceOverlap(
+            records=recs.height, same_image=per_record.height,
+            same_image_and_question=int(per_record["same_question"].sum()),
+            same_question_any_image=int(recs["_q"].is_in(asked_anywhere.implode()).sum()), pairs=pairs.height)
+        parts.append(pairs)
+    write_table(out, pl.concat(parts).to_arrow().cast(OVERLAP) if parts else OVERLAP.empty_table())
+    report.seconds = time.monotonic() - t0
+    step.finish({"records_665k": report.records_665k, "seconds": report.seconds,
+                 "by_source": {k: asdict(v) for k, v in report.by_source.items()}}, [out])
     return report

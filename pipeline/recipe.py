@@ -172,3 +172,16 @@ def load(path: str | Path) -> Recipe:
         return parse(data, hashlib.sha256(raw).hexdigest())
     except RecipeError as e:
         raise RecipeError(f"{path}: {e}") from e
+
+
+def check_sources(recipe: Recipe, known: dict[str, set[str]]) -> Recipe:
+    """Refuse components naming a source or a table that nothing produces (`known`: source -> its
+    conversation tables, from the source registry), so a typo fails before any work."""
+    for c in recipe.components:
+        if c.source not in known:
+            raise RecipeError(f"recipe {recipe.name}: component {c.name!r} names unknown source {c.source!r}; "
+                              f"known: {sorted(known)}")
+        if c.table not in known[c.source]:
+            raise RecipeError(f"recipe {recipe.name}: source {c.source!r} writes {sorted(known[c.source])}, "
+                              f"not {c.table!r}")
+    return recipe

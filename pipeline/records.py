@@ -34,6 +34,15 @@ def move_image_token_first(conversations: list[dict[str, Any]]) -> bool:
     return True
 
 
+def image_first(turns: list[dict[str, str]]) -> list[dict[str, str]] | Rejection:
+    """Put `<image>` at the start of the first human turn (the record contract), refusing an empty
+    question (which would otherwise pass as the bare token)."""
+    if not turns or not turns[0]["value"].strip():
+        return Rejection("empty_turn", "turn 0 is empty")
+    turns[0]["value"] = f"{IMAGE_TOKEN}\n{turns[0]['value']}"
+    return turns
+
+
 def check_record(image: str | None, conversations: Any,
                  image_exists: Callable[[str], bool] | None = None) -> Rejection | None:
     """Return why the record breaks the contract, or None when it is valid."""

@@ -1,18 +1,17 @@
 """Normalize one shard of an image source over a process pool and write its manifest.
 
-A shard is the unit of work, of resume and of a Dagster partition: its manifest (Parquet) is
-written last and atomically, carrying a fingerprint of its inputs, so a finished shard is skipped
-by the next run and a killed one is redone from scratch (its staging folder is cleared first)."""
+A shard is the unit of work, of resume and of a Dagster partition, and a step of the step contract
+(`step.py`): its manifest (Parquet) is written atomically, then its marker, so a finished shard is
+skipped by the next run and a killed one is redone from scratch (its staging folder is cleared first)."""
 from __future__ import annotations
 
 import os
 import shutil
 import time
-import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pyarrow.parquet as pq
 
@@ -23,6 +22,8 @@ from .layout import Layout
 from .parallel import ordered_map
 from .progress import Log, Progress, default_log
 from .readers import Reader
+from .sources.base import IngestReport
+from .step import Step
 
 PIPELINE_VERSION = "images-v1"  # bump when normalization output changes, to redo finished shards
 CHUNK = 64
@@ -36,48 +37,19 @@ class ImageTask:
     rejection: str | None = None  # set when the task is refused before reading (e.g. unsafe name)
 
 
-@dataclass
-class ShardReport:
-    source: str
-    shard: str
-    manifest: Path
-    images: int = 0
-    actions: Counter = field(default_factory=Counter)
-    reasons: Counter = field(default_factory=Counter)
-    bytes_written: int = 0
-    seconds: float = 0.0
-    reused: bool = False
-
-    @classmethod
-    def from_manifest(cls, source: str, shard: str, manifest: Path, reused: bool,
-                      seconds: float = 0.0) -> "ShardReport":
-        t = pq.read_table(manifest, columns=["action", "reason", "bytes"]).to_pydict()
-        reasons = Counter(reason_category(r) for a, r in zip(t["action"], t["reason"]) if a == "quarantined")
-        return cls(source, shard, manifest, len(t["action"]), Counter(t["action"]), reasons,
-                   sum(b or 0 for b in t["bytes"]), seconds, reused)
-
-
 def reason_category(reason: str | None) -> str:
     """'truncated: image file is truncated (...)' -> 'truncated' (the detail stays in the manifest)."""
     return (reason or "").split(":", 1)[0]
-
-
-def shard_of(key: str, shards: int) -> int:
-    """Stable shard assignment from the upstream name alone (same on every machine and re-run)."""
-    return zlib.crc32(key.encode()) % shards
-
-
-def shard_keys(shards: int) -> list[str]:
-    return [f"{i:03d}" for i in range(shards)]
 
 
 def manifest_path(layout: Layout, source: str, shard: str) -> Path:
     return layout.tables(source) / "images" / f"{shard}.parquet"
 
 
-def fingerprint(inputs: Iterable[Path], keys: Iterable[str]) -> str:
-    """Identity of a shard's work: the input files (size, mtime) and the upstream keys in it."""
-    return tables.files_fingerprint(inputs, [PIPELINE_VERSION, *keys])
+def shard_step(layout: Layout, source: str, shard: str, inputs: Sequence[Path], config: dict) -> Step:
+    """An image shard's step: its marker (the report) sits beside its manifest."""
+    marker = manifest_path(layout, source, shard).with_suffix(".json")
+    return Step(marker, PIPELINE_VERSION, tuple(inputs), {"source": source, "shard": shard, **config})
 
 
 def _run_chunk(reader: Reader, tasks: list[ImageTask], data_root: Path, source: str,
@@ -98,19 +70,20 @@ def _run_chunk(reader: Reader, tasks: list[ImageTask], data_root: Path, source: 
     return rows
 
 
-def finished(layout: Layout, source: str, shard: str, fp: str) -> ShardReport | None:
-    """The report of this shard if it already ran on exactly these inputs."""
-    manifest = manifest_path(layout, source, shard)
-    if tables.stored_fingerprint(manifest) == fp:
-        return ShardReport.from_manifest(source, shard, manifest, reused=True)
-    return None
+def manifest_report(source: str, shard: str, manifest: Path, seconds: float = 0.0) -> IngestReport:
+    """A shard's image counts, read from its manifest."""
+    t = pq.read_table(manifest, columns=["action", "reason", "bytes"]).to_pydict()
+    reasons = Counter(reason_category(r) for a, r in zip(t["action"], t["reason"]) if a == "quarantined")
+    return IngestReport(source, shard, actions=Counter(t["action"]), quarantine_reasons=reasons,
+                        bytes_written=sum(b or 0 for b in t["bytes"]), manifests=[manifest], seconds=seconds)
 
 
-def run_shard(source: str, shard: str, tasks: Sequence[ImageTask], reader: Reader, layout: Layout,
-              fp: str, workers: int = 0, log: Log = default_log) -> ShardReport:
-    """Normalize `tasks` into the data root; skip when a shard with fingerprint `fp` is already done."""
-    if (done := finished(layout, source, shard, fp)) is not None:
-        return done
+def run_shard(step: Step, tasks: Sequence[ImageTask], reader: Reader, layout: Layout, workers: int = 0,
+              log: Log = default_log) -> IngestReport:
+    """Normalize `tasks` into the data root, unless `step` is already current."""
+    source, shard = step.config["source"], step.config["shard"]
+    if (done := step.current()) is not None:
+        return IngestReport.from_dict(done)
     manifest = manifest_path(layout, source, shard)
     t0 = time.monotonic()
     staging = layout.staging(source, shard)
@@ -127,6 +100,9 @@ def run_shard(source: str, shard: str, tasks: Sequence[ImageTask], reader: Reade
     progress.close()
     rows.sort(key=lambda r: r.original)
     table = tables.to_table((r.as_dict() for r in rows), tables.MANIFEST)
-    write_table(manifest, tables.with_fingerprint(table, fp, source=source, shard=shard))
+    write_table(manifest, table.replace_schema_metadata({"source": source, "shard": shard}))
     shutil.rmtree(staging, ignore_errors=True)
-    return ShardReport.from_manifest(source, shard, manifest, reused=False, seconds=time.monotonic() - t0)
+    report = manifest_report(source, shard, manifest, seconds=time.monotonic() - t0)
+    report.expected_images = len(tasks)
+    step.finish(report.as_dict(), [manifest])
+    return report

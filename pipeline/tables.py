@@ -1,12 +1,9 @@
 """Arrow schemas of the project's tables (all stored as Parquet; see `atomic.write_table`)."""
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 TURN = pa.struct([("from", pa.string()), ("value", pa.string())])
 
@@ -42,33 +39,21 @@ MANIFEST = pa.schema([
 ])
 
 
+# OCR-VQA: one row per cover that could not be downloaded.
+FAILURES = pa.schema([("book_id", pa.string()), ("url", pa.string()), ("error", pa.string())])
+
+# COCO instances: one row per annotated object, the regions spatial QA starts from.
+INSTANCES = pa.schema([
+    ("image", pa.string()),               # relative to the data root, e.g. coco/train2017/x.jpg
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("category", pa.string()),
+    ("bbox", pa.list_(pa.float64())),     # [x, y, w, h] in pixels, as COCO stores it
+    ("iscrowd", pa.bool_()),
+])
+
+
 def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows -> table, column by column (Table.from_pylist would import pandas: ~0.3 s per process)."""
     rows = list(rows)
     return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema}, schema=schema)
-
-
-def stored_fingerprint(path: Path) -> str | None:
-    """The input fingerprint a finished table carries in its schema metadata (None if absent)."""
-    if not path.exists():
-        return None
-    return (pq.read_schema(path).metadata or {}).get(b"fingerprint", b"").decode() or None
-
-
-def files_fingerprint(paths: Iterable[Path], keys: Iterable[str] = ()) -> str:
-    """Identity of a step's inputs: each file's name, size and mtime, plus any keys (versions, names)."""
-    h = hashlib.sha256()
-    for k in keys:
-        h.update(k.encode() + b"\n")
-    for p in sorted(paths):
-        st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def with_fingerprint(table: pa.Table, fp: str, **meta: str) -> pa.Table:
-    return table.replace_schema_metadata({"fingerprint": fp, **meta})
-
-
-def read(path: Path, columns: list[str] | None = None) -> pa.Table:
-    return pq.read_table(path, columns=columns)

@@ -4,15 +4,18 @@ Outputs (parts of a table folder, one file per shard, each written atomically):
     <tables_root>/spatialqa/conversations.parquet/shard-007.parquet   CONVERSATIONS schema
     <tables_root>/spatialqa/facts.parquet/shard-007.parquet           FACTS schema (one row per QA turn)
     <data_root>/spatialqa/images/<name>.jpg                             the images the records point at
-A shard whose two parts exist is finished and is skipped on a re-run."""
+    <tables_root>/spatialqa/shards/007.json                             the shard's marker and report
+Each shard is a step of the step contract (`pipeline/step.py`): it is redone when its plan (the images
+dealt to it), its config, its perception spec or its input pool/instances table change, and skipped
+otherwise; the perception models are loaded only when a shard has work to do."""
 from __future__ import annotations
 
 import hashlib
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -20,18 +23,22 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from pipeline.atomic import write_bytes, write_table
+from pipeline.digests import digest
 from pipeline.layout import Layout
 from pipeline.progress import Log, Progress, default_log
 from pipeline.records import IMAGE_TOKEN, check_record, exists_under
+from pipeline.sharding import shard_keys
+from pipeline.step import Step, report_dict
 from pipeline.tables import CONVERSATIONS
 from spatialqa_gen.analysis import AnalysisConfig, analyse, select_turns
-from spatialqa_gen.models import DepthEstimator, SamMasker
 from spatialqa_gen.naming import name_regions
+from spatialqa_gen.perception import PerceptionSpec, PerceptionStage, build_perception
 from spatialqa_gen.qa import CATEGORIES, QATurn
-from spatialqa_gen.scene_pool import PoolScene, read_scene_pool
-from spatialqa_gen.types import Perception, Region
+from spatialqa_gen.scene_pool import PoolScene, read_scene_pool, scene_pool_index
+from spatialqa_gen.types import Region
 
 SOURCE = "spatialqa"
+VERSION = "spatialqa-v1"  # bump when the generated records or facts change for the same inputs
 FACTS = pa.schema([
     ("record_id", pa.string()), ("image", pa.string()), ("turn", pa.int32()),  # turn = index of the QA pair
     ("category", pa.string()), ("object_a", pa.string()), ("object_b", pa.string()),
@@ -58,7 +65,7 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
-class ImageTask:
+class SceneTask:
     image_id: str             # stable key in the source (scene id, path relative to the data root)
     path: Path                # the JPEG to read and copy
     regions: list[Region]     # named, unambiguous
@@ -69,62 +76,27 @@ class ImageTask:
         return self.image_id.rsplit(".", 1)[0].replace("/", "_") + ".jpg"
 
 
-class PerceptionStage(Protocol):
-    def perceive(self, tasks: list[ImageTask], images: list[Image.Image]) -> list[Perception]: ...
-
-
-class ExactPerception:
-    """Scene-pool images: the renderer's exact depth, intrinsics and instance masks."""
-
-    def perceive(self, tasks: list[ImageTask], images: list[Image.Image]) -> list[Perception]:
-        out = []
-        for task in tasks:
-            if task.scene is None:
-                raise ValueError(f"{task.image_id} is not a scene-pool image: exact inputs need one")
-            out.append(task.scene.perception(task.regions))
-        return out
-
-
-class ModelPerception:
-    """Real images: depth + focal from a depth model (batched), masks from SAM prompted with the boxes."""
-
-    def __init__(self, masker: SamMasker, depth: DepthEstimator) -> None:
-        self.masker, self.depth = masker, depth
-
-    def perceive(self, tasks: list[ImageTask], images: list[Image.Image]) -> list[Perception]:
-        depths = self.depth.estimate(images)
-        out = []
-        for task, image, (depth, k) in zip(tasks, images, depths):
-            masks = self.masker.masks(np.asarray(image), [r.box for r in task.regions])
-            out.append(Perception(depth, k, task.regions, masks))
-        return out
-
-
 def _hash(text: str) -> int:
     return int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "big")
 
 
-def shard_keys(num_shards: int) -> list[str]:
-    return [f"{i:03d}" for i in range(num_shards)]
-
-
-def plan(tasks: Iterable[ImageTask], config: GenerateConfig) -> dict[str, list[ImageTask]]:
+def plan(tasks: Iterable[SceneTask], config: GenerateConfig) -> dict[str, list[SceneTask]]:
     """Images with enough nameable objects, a deterministic pseudo-random choice of as many as the
     target needs, dealt to shards by a hash of their id (stable when the pool grows)."""
     eligible = [t for t in tasks if len(t.regions) >= config.min_objects]
     eligible.sort(key=lambda t: _hash(f"{config.seed}:{t.image_id}"))
-    shards: dict[str, list[ImageTask]] = {k: [] for k in shard_keys(config.num_shards)}
+    shards: dict[str, list[SceneTask]] = {k: [] for k in shard_keys(config.num_shards)}
     for t in eligible[:config.images_needed]:
         shards[f"{_hash(t.image_id) % config.num_shards:03d}"].append(t)
     return shards
 
 
-def scene_pool_tasks(folder: Path) -> list[ImageTask]:
-    return [ImageTask(s.scene_id + ".jpg", s.image_path, name_regions(s.regions()), s) for s in read_scene_pool(folder)]
+def scene_pool_tasks(folder: Path) -> list[SceneTask]:
+    return [SceneTask(s.scene_id + ".jpg", s.image_path, name_regions(s.regions()), s) for s in read_scene_pool(folder)]
 
 
 def coco_tasks(instances: Path, data_root: Path, min_box_fraction: float = 0.005, max_objects: int = 8
-               ) -> list[ImageTask]:
+               ) -> list[SceneTask]:
     """COCO instances table (image, width, height, category, bbox [x, y, w, h], iscrowd): non-crowd boxes
     covering at least `min_box_fraction` of the image, the largest `max_objects` per image, then named."""
     table = pq.read_table(instances, columns=["image", "width", "height", "category", "bbox", "iscrowd"])
@@ -137,12 +109,12 @@ def coco_tasks(instances: Path, data_root: Path, min_box_fraction: float = 0.005
     tasks = []
     for image, regions in sorted(per_image.items()):
         biggest = [r for _, r in sorted(regions, key=lambda ar: -ar[0])[:max_objects]]
-        tasks.append(ImageTask(image, data_root / image, name_regions(biggest)))
+        tasks.append(SceneTask(image, data_root / image, name_regions(biggest)))
     return tasks
 
 
 @dataclass
-class ShardReport:
+class GenerationReport:
     shard: str
     images_planned: int = 0
     records: int = 0
@@ -154,13 +126,18 @@ class ShardReport:
     skipped: bool = False  # finished by an earlier run
     preview: list[tuple[str, str]] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GenerationReport":
+        counters = {k: Counter(d[k]) for k in ("per_category", "abstentions", "rejections")}
+        return cls(**{**d, **counters, "skipped": True, "preview": [tuple(qa) for qa in d["preview"]]})
+
 
 def part_paths(layout: Layout, shard: str) -> tuple[Path, Path]:
     root = layout.tables(SOURCE)
     return root / "conversations.parquet" / f"shard-{shard}.parquet", root / "facts.parquet" / f"shard-{shard}.parquet"
 
 
-def _record(task: ImageTask, turns: list[QATurn]) -> list[dict[str, str]]:
+def _record(task: SceneTask, turns: list[QATurn]) -> list[dict[str, str]]:
     conv = []
     for i, t in enumerate(turns):
         conv.append({"from": "human", "value": f"{IMAGE_TOKEN}\n{t.question}" if i == 0 else t.question})
@@ -168,24 +145,27 @@ def _record(task: ImageTask, turns: list[QATurn]) -> list[dict[str, str]]:
     return conv
 
 
-def report_from_parts(shard: str, conversations: Path, facts: Path) -> ShardReport:
-    f = pq.read_table(facts, columns=["category", "said", "question", "answer", "frame", "turn"]).to_pylist()
-    rep = ShardReport(shard, records=pq.read_metadata(conversations).num_rows, pairs=len(f), skipped=True)
-    for row in f:
-        rep.per_category[row["category"]] += 1
-        rep.abstentions[row["category"]] += row["said"] is None
-    rep.frame_fallbacks = sum(1 for row in f if row["turn"] == 0 and row["frame"] == "gravity")
-    rep.preview = [(row["question"], row["answer"]) for row in f[:6]]
-    return rep
+def shard_step(layout: Layout, shard: str, tasks: list[SceneTask], config: GenerateConfig,
+               spec: PerceptionSpec, inputs: list[Path]) -> Step:
+    """A shard's identity: the images dealt to it, the generation config, the perception spec, and the
+    file its tasks were read from (the scene pool's index or the COCO instances table)."""
+    generate = {k: v for k, v in asdict(config).items() if k != "batch_size"}
+    return Step(layout.tables(SOURCE) / "shards" / f"{shard}.json", VERSION, inputs,
+                {"shard": shard, "plan": digest(t.image_id for t in tasks), "generate": generate,
+                 "perception": spec.identity()})
 
 
-def run_shard(tasks: list[ImageTask], perception: PerceptionStage, layout: Layout, shard: str,
-              config: GenerateConfig = GenerateConfig(), log: Log = default_log) -> ShardReport:
-    conv_path, facts_path = part_paths(layout, shard)
-    if conv_path.exists() and facts_path.exists():
+def run_shard(tasks: list[SceneTask], perception: Callable[[], PerceptionStage], layout: Layout, step: Step,
+              config: GenerateConfig = GenerateConfig(), log: Log = default_log) -> GenerationReport:
+    """Generate the shard's records and facts, unless its step is current. `perception` builds the
+    stage (loading models) and is called only when there is work to do."""
+    shard = step.config["shard"]
+    if (done := step.current()) is not None:
         log(f"spatialqa shard {shard}: already finished, skipped")
-        return report_from_parts(shard, conv_path, facts_path)
-    report = ShardReport(shard, images_planned=len(tasks))
+        return GenerationReport.from_dict(done)
+    conv_path, facts_path = part_paths(layout, shard)
+    stage = perception()
+    report = GenerationReport(shard, images_planned=len(tasks))
     exists = exists_under(layout.data_root)
     balance: Counter = Counter()
     records, facts = [], []
@@ -196,7 +176,7 @@ def run_shard(tasks: list[ImageTask], perception: PerceptionStage, layout: Layou
         for t in batch:
             with Image.open(t.path) as im:
                 images.append(im.convert("RGB"))
-        for task, p in zip(batch, perception.perceive(batch, images)):
+        for task, p in zip(batch, stage.perceive(batch, images)):
             seed = _hash(f"{config.seed}:{task.image_id}") % 2**32
             k = p.intrinsics
             if not (np.isfinite([k.fx, k.fy]).all() and k.fx > 0 and k.fy > 0 and (p.depth > 0).any()):
@@ -239,8 +219,28 @@ def run_shard(tasks: list[ImageTask], perception: PerceptionStage, layout: Layou
     write_table(facts_path, pa.Table.from_pylist(facts, schema=FACTS))
     write_table(conv_path, pa.Table.from_pylist(records, schema=CONVERSATIONS))
     report.preview = [(f["question"], f["answer"]) for f in facts[:6]]
+    step.finish(report_dict(report), [facts_path, conv_path])
     return report
 
 
-def all_categories(report: ShardReport) -> dict[str, int]:
+def generate_shard(layout: Layout, shard: str, spec: PerceptionSpec, config: GenerateConfig,
+                   scene_pool: Path | None = None, instances: Path | None = None,
+                   log: Log = default_log) -> GenerationReport:
+    """One shard end to end: the image pool (a rendered scene pool with exact inputs, or COCO images with
+    their instance boxes), the plan, and the shard's step."""
+    if scene_pool is not None:
+        tasks, source_file, spec = scene_pool_tasks(scene_pool), scene_pool_index(scene_pool), PerceptionSpec(exact=True)
+    elif instances is not None:
+        if not instances.exists():
+            raise FileNotFoundError(f"{instances} missing: build the COCO instances table first, or use a scene pool")
+        tasks, source_file = coco_tasks(instances, layout.data_root), instances
+    else:
+        raise ValueError("spatialqa needs a scene pool or a COCO instances table")
+    spec.check()
+    mine = plan(tasks, config)[shard]
+    step = shard_step(layout, shard, mine, config, spec, [source_file])
+    return run_shard(mine, lambda: build_perception(spec), layout, step, config, log)
+
+
+def all_categories(report: GenerationReport) -> dict[str, int]:
     return {c: int(report.per_category.get(c, 0)) for c in CATEGORIES}

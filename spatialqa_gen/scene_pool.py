@@ -49,10 +49,15 @@ def _row(scene: RenderedScene) -> dict:
     }
 
 
+def scene_pool_index(folder: Path) -> Path:
+    """The pool's index, written last: its content identifies the whole pool."""
+    return Path(folder) / "scenes.parquet"
+
+
 def write_scene_pool(folder: Path, n: int, seed: int) -> None:
     """Render scenes seed .. seed + n - 1 into `folder` (idempotent: a complete pool is left alone)."""
     folder = Path(folder)
-    index = folder / "scenes.parquet"
+    index = scene_pool_index(folder)
     if index.exists() and pq.read_metadata(index).num_rows == n:
         return
     rows = []
@@ -96,7 +101,7 @@ class PoolScene:
 
 def read_scene_pool(folder: Path) -> list[PoolScene]:
     folder = Path(folder)
-    index = folder / "scenes.parquet"
+    index = scene_pool_index(folder)
     if not index.exists():
         raise FileNotFoundError(f"{index} missing: not a scene pool (write one with write_scene_pool)")
     return [PoolScene(folder, row) for row in pq.read_table(index).to_pylist()]

@@ -12,6 +12,14 @@ from trainer.config import TrainConfig, to_argv
 LAUNCHERS = ("python", "deepspeed")
 
 
+def choose_launcher(config: TrainConfig, requested: str) -> str:
+    """A run without ZeRO-3 (the tiny preset's CPU smoke run) is one plain process whatever was asked;
+    ZeRO-3 runs use the requested launcher."""
+    if requested not in LAUNCHERS:
+        raise ValueError(f"launcher must be one of {LAUNCHERS}, got {requested!r}")
+    return requested if config.zero3 else "python"
+
+
 def training_command(config: TrainConfig, launcher: str = "deepspeed", num_gpus: int = 1,
                      hostfile: str | None = None, master_port: int = 29500) -> list[str]:
     if launcher == "python":

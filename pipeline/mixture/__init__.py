@@ -17,7 +17,7 @@ from pipeline.mixture.cli import main
 from pipeline.mixture.export import count_json_records, write_llava_json
 from pipeline.mixture.merge import MixtureReport, build
 from pipeline.mixture.read import CONVERSATIONS_SCHEMA, MixtureError
-from pipeline.mixture.validate import images_exist
+from pipeline.mixture.contract import images_exist
 
 __all__ = ["CONVERSATIONS_SCHEMA", "MixtureError", "MixtureReport", "build", "count_json_records", "images_exist",
            "main", "write_llava_json"]

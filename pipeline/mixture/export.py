@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import atomic, tables
-from pipeline.fetch import sha256_file
+from pipeline.digests import sha256_file
 
 BATCH_ROWS = 16_384  # records per JSON / Parquet write: bounds the memory of the export
 # The Parquet copy is a by-product beside the JSON: zstd's fast negative levels compress its text
@@ -133,7 +133,7 @@ def write_llava_json(records: pl.DataFrame, dest: Path) -> dict[str, Any]:
     return export(records, order, dest, None)[0]
 
 
-def write_table(table: pl.DataFrame, dest: Path, schema: pa.Schema) -> dict[str, Any]:
+def export_table(table: pl.DataFrame, dest: Path, schema: pa.Schema) -> dict[str, Any]:
     atomic.write_table(dest, table.to_arrow().cast(schema))
     return {"file": dest.name, "bytes": dest.stat().st_size, "sha256": sha256_file(dest), "rows": table.height}
 

@@ -1,53 +1,53 @@
-"""The fingerprint of a mixture's inputs, and whether an existing output still matches it."""
+"""The mixture as a step of the step contract: its inputs (component tables, and the overlap table when
+the recipe configures overlap), its config (the recipe as parsed, the data root) and its marker (the
+manifest). The overlap table is produced by the overlap step (`pipeline.overlap`), run here when stale,
+so the mixture always reads the overlap of exactly its inputs and never computes overlap itself."""
 from __future__ import annotations
 
-import hashlib
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from pipeline.fetch import sha256_file
+from pipeline.digests import file_identity
 from pipeline.layout import Layout
-from pipeline.mixture.read import _parquet_files, component_path
+from pipeline.mixture.read import MixtureError, _parquet_files, component_path
+from pipeline.overlap import cauldron_overlap
+from pipeline.progress import Log, default_log
 from pipeline.recipe import Recipe
+from pipeline.sources.registry import overlap_sources
+from pipeline.step import Step
 
 # Bump when the engine's output for the same inputs changes, so old mixtures are rebuilt.
 ENGINE_VERSION = "1"
-WORKERS = min(4, os.cpu_count() or 1)  # threads hashing the input tables
 
 
-def _inputs(recipe: Recipe, layout: Layout) -> list[Path]:
-    files = [f for c in recipe.components for f in _parquet_files(component_path(layout, c))]
-    if recipe.overlap.sources:
-        files += sorted(p for p in layout.tables_root.glob("*/images/*.parquet")
-                        if not p.name.startswith((".", "_")))
-    return files
-
-
-def fingerprint(recipe: Recipe, layout: Layout, check_images: bool) -> tuple[str, list[dict[str, Any]]]:
-    """Content hash of everything the output depends on: engine version, recipe, roots, input tables.
-    Image files are not hashed (millions of them); their tables and manifests change when they do."""
-    files = _inputs(recipe, layout)
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # hashlib releases the GIL: one file per core
-        digests = list(pool.map(sha256_file, files))
-    inputs = [{"path": str(p.relative_to(layout.tables_root)) if p.is_relative_to(layout.tables_root) else str(p),
-               "bytes": p.stat().st_size, "sha256": sha} for p, sha in zip(files, digests)]
-    key = {"engine": ENGINE_VERSION, "recipe": recipe.raw, "data_root": str(layout.data_root),
-           "check_images": check_images, "inputs": inputs}
-    return hashlib.sha256(orjson.dumps(key, option=orjson.OPT_SORT_KEYS)).hexdigest(), inputs
-
-
-def _outputs_intact(out: Path, manifest: dict[str, Any]) -> bool:
-    outputs = manifest.get("outputs", {})
-    return bool(outputs) and all(
-        (out / o["file"]).is_file() and (out / o["file"]).stat().st_size == o["bytes"] for o in outputs.values())
-
-
-def _read_manifest(path: Path) -> dict[str, Any] | None:
-    try:
-        return orjson.loads(path.read_bytes())
-    except (FileNotFoundError, orjson.JSONDecodeError):
+def overlap_table(recipe: Recipe, layout: Layout, log: Log = default_log) -> Path | None:
+    """The overlap table the recipe's `[overlap]` reads (None when it configures none), made current."""
+    if not recipe.overlap.sources:
         return None
+    reference = recipe.component(recipe.overlap.reference).source
+    measured = overlap_sources(reference)
+    unmeasured = sorted({recipe.component(n).source for n in recipe.overlap.sources} - set(measured))
+    if unmeasured:
+        raise MixtureError(f"overlap: the overlap report does not measure {unmeasured} against {reference!r} "
+                           f"(it measures {list(measured)}: sources flagged overlaps={reference!r} in the registry)")
+    report = cauldron_overlap(layout, measured, reference)
+    log(f"overlap vs {reference}: " + ", ".join(f"{s} {o.same_image_and_question:,}" for s, o in report.by_source.items())
+        + (" (reused)" if report.reused else ""))
+    return report.table
+
+
+def mixture_step(recipe: Recipe, layout: Layout, out: Path, check_images: bool, overlap: Path | None) -> Step:
+    """Image files are not inputs (millions of them): their manifests, and so the tables, change when they do."""
+    files = [f for c in recipe.components for f in _parquet_files(component_path(layout, c))]
+    return Step(out / "manifest.json", ENGINE_VERSION, [*files, *([overlap] if overlap else [])],
+                {"recipe": recipe.raw, "data_root": str(layout.data_root), "check_images": check_images})
+
+
+def input_list(step: Step, layout: Layout) -> list[dict[str, Any]]:
+    """The step's input files as the manifest lists them: path (relative to the tables root), bytes, sha256."""
+    listed = []
+    for p in step.inputs:
+        size, sha = file_identity(p).split(":", 1)
+        path = str(p.relative_to(layout.tables_root)) if p.is_relative_to(layout.tables_root) else str(p)
+        listed.append({"path": path, "bytes": int(size), "sha256": sha})
+    return listed

@@ -10,18 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import polars as pl
 
-from pipeline import atomic, tables
+from pipeline import tables
 from pipeline.layout import Layout
-from pipeline.mixture.export import export, write_table
-from pipeline.mixture.fingerprint import ENGINE_VERSION, _outputs_intact, _read_manifest, fingerprint
-from pipeline.mixture.read import MixtureError, _image_column, component_path, image_hashes, read_component
-from pipeline.mixture.validate import _in_slices, existing_images, missing_images, record_violations
-from pipeline.overlap import question_key
+from pipeline.mixture.export import export, export_table
+from pipeline.mixture.fingerprint import input_list, mixture_step, overlap_table
+from pipeline.mixture.read import MixtureError, _image_column, component_path, read_component
+from pipeline.mixture.contract import _in_slices, existing_images, missing_images, record_violations
 from pipeline.progress import Log, default_log
 from pipeline.recipe import Component, Recipe
+from pipeline.step import Step
 
 
 @dataclass(frozen=True)
@@ -47,13 +46,6 @@ class MixtureReport:
         return self.out_dir / "manifest.json"
 
 
-def normalised_question(conversations: pl.Expr) -> pl.Expr:
-    """The overlap report's question key (`overlap.question_key`), so both count the same overlaps.
-    Applied only to rows that share image bytes with the reference, so per-row Python is cheap."""
-    return (conversations.list.first().struct.field("value")
-            .map_elements(question_key, return_dtype=pl.String, skip_nulls=True))
-
-
 def _duplicates(records: pl.DataFrame, valid: pl.Expr) -> pl.DataFrame:
     """`_uid` of every valid record repeating an earlier valid one (same image path and same
     conversations) and the id of that first one. A 64-bit hash narrows the search to a few
@@ -69,36 +61,19 @@ def _duplicates(records: pl.DataFrame, valid: pl.Expr) -> pl.DataFrame:
             .filter(~key.is_first_distinct()).select("_uid", "_component", "_first"))
 
 
-def _rows(records: pl.DataFrame, picked: pl.DataFrame) -> pl.DataFrame:
-    """The rows of `records` at `picked["_uid"]` (their positions) with `picked`'s other columns."""
-    extra = [c for c in picked.columns if c not in records.columns]
-    return records[picked["_uid"].to_numpy()].with_columns(picked.select(extra))
-
-
-def _overlap(records: pl.DataFrame, keep: pl.Expr, recipe: Recipe,
-             hashes: pl.DataFrame | None) -> tuple[pl.DataFrame, int]:
-    """Kept samples of the overlap sources with the same image bytes and first question as a kept
-    sample of the reference component: `_uid`, component, reference id; plus #images without a hash.
-    `hashes` is `image_hashes` (None when the recipe configures no overlap sources)."""
-    hits_schema = {"_uid": pl.Int64, "_component": pl.String, "_ref": pl.String}
-    if hashes is None:
-        return pl.DataFrame(schema=hits_schema), 0
-    with_image = keep & pl.col("image").is_not_null()
-    in_sources = with_image & pl.col("_component").is_in(recipe.overlap.sources)
-    candidates = (records.select("_uid", "image", "_component", _in=in_sources)
-                  .filter("_in").join(hashes, left_on="image", right_on="path", how="left"))
-    unhashed = candidates.filter(pl.col("sha256").is_null()).height
-    # Only reference samples whose image bytes also occur among the candidates can match: find those
-    # first, so the question text is normalised for a few rows rather than for the whole reference set.
-    shared = hashes.join(candidates.select("sha256").unique(), on="sha256", how="semi")
-    ref_rows = (records.select("_uid", "image", _in=with_image & (pl.col("_component") == recipe.overlap.reference))
-                .filter("_in").join(shared, left_on="image", right_on="path", how="inner"))
-    reference = (_rows(records, ref_rows).select("sha256", _q=normalised_question(pl.col("conversations")), _ref="id")
-                 .group_by("sha256", "_q").agg(pl.col("_ref").first()))
-    asked = _rows(records, candidates.filter(pl.col("sha256").is_not_null()))
-    hits = (asked.select("_uid", "_component", "sha256", _q=normalised_question(pl.col("conversations")))
-            .join(reference, on=["sha256", "_q"], how="inner").select("_uid", "_component", "_ref"))
-    return hits, unhashed
+def _overlap(records: pl.DataFrame, keep: pl.Expr, recipe: Recipe, table: pl.DataFrame | None) -> pl.DataFrame:
+    """Kept samples of the overlap components with the same image bytes and first question as a kept
+    sample of the reference component, read from the overlap table (`pipeline.overlap`): `_uid`,
+    component, and the first such reference id. `table` is None when the recipe configures no overlap."""
+    if table is None:
+        return pl.DataFrame(schema={"_uid": pl.Int64, "_component": pl.String, "_ref": pl.String})
+    kept_refs = records.filter(keep & (pl.col("_component") == recipe.overlap.reference)).select("id")
+    first_ref = (table.filter("same_question").join(kept_refs, left_on="llava_665k_id", right_on="id", how="semi")
+                 .group_by("source", "id", maintain_order=True).agg(_ref=pl.col("llava_665k_id").first()))
+    candidates = records.filter(keep & pl.col("image").is_not_null()
+                                & pl.col("_component").is_in(recipe.overlap.sources)).select("_uid", "_component",
+                                                                                             "source", "id")
+    return candidates.join(first_ref, on=["source", "id"], how="inner").select("_uid", "_component", "_ref")
 
 
 def _sample(kept: pl.DataFrame, recipe: Recipe) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -159,27 +134,26 @@ def build(recipe: Recipe, layout: Layout, out_dir: Path | None = None, *, check_
     """Merge, validate and export the mixture. `check_images=False` skips the image-existence rule
     (for benchmarks of the merge alone; the manifest records it). Reruns over unchanged inputs
     return the existing manifest with `skipped=True` unless `force`."""
-    out = Path(out_dir) if out_dir else layout.data_root.parent / "mixtures" / recipe.name
-    key, inputs = fingerprint(recipe, layout, check_images)
-    previous = _read_manifest(out / "manifest.json")
-    if not force and previous and previous.get("input_fingerprint") == key and _outputs_intact(out, previous):
-        log(f"mixture {recipe.name}: inputs unchanged ({key[:12]}), keeping {out}")
-        return MixtureReport(previous, out, skipped=True)
+    out = Path(out_dir) if out_dir else layout.mixture_dir(recipe.name)
+    overlap = overlap_table(recipe, layout, log)
+    step = mixture_step(recipe, layout, out, check_images, overlap)
+    if not force and (done := step.current()) is not None:
+        log(f"mixture {recipe.name}: inputs unchanged ({step.fingerprint[:12]}), keeping {out}")
+        return MixtureReport(done, out, skipped=True)
 
     # Side work runs in a background thread while the main thread reads (polars releases the GIL):
-    # the image listing, then the image manifests for the overlap; then half of the validation.
+    # the image listing, then half of the validation.
     background = ThreadPoolExecutor(max_workers=1)
     try:
-        return _build(recipe, layout, out, key, inputs, check_images, background, log)
+        return _build(recipe, layout, out, step, overlap, check_images, background, log)
     finally:
         background.shutdown(cancel_futures=True)
 
 
-def _build(recipe: Recipe, layout: Layout, out: Path, key: str, inputs: list[dict[str, Any]], check_images: bool,
+def _build(recipe: Recipe, layout: Layout, out: Path, step: Step, overlap: Path | None, check_images: bool,
            background: ThreadPoolExecutor, log: Log) -> MixtureReport:
     existing = (background.submit(lambda: existing_images(_image_column(recipe, layout), layout.data_root))
                 if check_images else None)
-    hashes = background.submit(image_hashes, layout.tables_root) if recipe.overlap.sources else None
     frames = []
     for c in recipe.components:
         df = read_component(component_path(layout, c))
@@ -213,7 +187,7 @@ def _build(recipe: Recipe, layout: Layout, out: Path, key: str, inputs: list[dic
                                           pl.format("same image and conversations as {}", "_first")))
         keep = keep & ~pl.col("_uid").is_in(dups["_uid"].implode())
 
-    hits, unhashed = _overlap(records, keep, recipe, hashes.result() if hashes else None)
+    hits = _overlap(records, keep, recipe, pl.read_parquet(overlap) if overlap else None)
     counts["overlap"] = _counts(hits)
     if recipe.overlap.policy == "drop":
         dropped = records.join(hits.drop("_component"), on="_uid", how="inner")
@@ -231,22 +205,20 @@ def _build(recipe: Recipe, layout: Layout, out: Path, key: str, inputs: list[dic
     rejected = pl.concat(rejections)
     # Everything is written into a hidden staging folder first and moved into place only once all
     # of it exists, manifest last: a killed run never leaves a new JSON beside an old manifest.
-    stage = out / f".staging-{key[:16]}"
+    stage = out / f".staging-{step.fingerprint[:16]}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     try:
         json_out, parquet_out = export(records, order, stage / f"{recipe.name}.json",
                                        stage / f"{recipe.name}.parquet")
         assert parquet_out is not None
-        rejections_out = write_table(rejected, stage / "rejections.parquet", tables.REJECTIONS)
+        rejections_out = export_table(rejected, stage / "rejections.parquet", tables.REJECTIONS)
         manifest = {
             "name": recipe.name,
             "recipe_version": recipe.version,
             "recipe": recipe.raw,
             "recipe_sha256": recipe.sha256,
-            "engine_version": ENGINE_VERSION,
-            "input_fingerprint": key,
-            "inputs": inputs,
+            "inputs": input_list(step, layout),
             "data_root": str(layout.data_root),
             "check_images": check_images,
             "seed": recipe.seed,
@@ -256,13 +228,14 @@ def _build(recipe: Recipe, layout: Layout, out: Path, key: str, inputs: list[dic
             "rejections": by_reason,
             "duplicates": {"policy": recipe.duplicates, "found": dups.height},
             "overlap": {"policy": recipe.overlap.policy, "sources": list(recipe.overlap.sources),
-                        "reference": recipe.overlap.reference, "found": hits.height, "unhashed_images": unhashed},
+                        "reference": recipe.overlap.reference, "found": hits.height},
             "ids": {"assigned": ids_assigned, "renamed": ids_renamed},
             "outputs": {"json": json_out, "parquet": parquet_out, "rejections": rejections_out},
         }
-        atomic.write_bytes(stage / "manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
-        for name in (json_out["file"], parquet_out["file"], rejections_out["file"], "manifest.json"):
-            os.replace(stage / name, out / name)
+        written = (json_out, parquet_out, rejections_out)
+        for o in written:
+            os.replace(stage / o["file"], out / o["file"])
+        step.finish(manifest, [out / o["file"] for o in written], {out / o["file"]: o["sha256"] for o in written})
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     log(f"mixture {recipe.name}: wrote {out / json_out['file']} ({json_out['bytes']:,} B), "

@@ -51,16 +51,6 @@ def read_component(path: Path) -> pl.DataFrame:
     return pl.concat(parts, rechunk=False)
 
 
-def image_hashes(tables_root: Path) -> pl.DataFrame:
-    """(path, sha256) of every written image, from all sources' image manifests."""
-    files = sorted(p for p in tables_root.glob("*/images/*.parquet") if not p.name.startswith((".", "_")))
-    if not files:
-        return pl.DataFrame(schema={"path": pl.String, "sha256": pl.String})
-    return (pl.scan_parquet(files).select("path", "sha256")
-            .filter(pl.col("path").is_not_null() & pl.col("sha256").is_not_null())
-            .unique("path", keep="first", maintain_order=True).collect())
-
-
 def _image_column(recipe: Recipe, layout: Layout) -> pl.Series:
     """Every component's image paths, read alone (a small column) so the image listing can start
     before the full tables are read. A malformed table fails here too, but `read_component` reports it."""

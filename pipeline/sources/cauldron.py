@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..records import Rejection
-from .hub_parquet import HubDataset, image_first
+from ..records import Rejection, image_first
+from .hub_source import HubDataset
 
 REPO_ID = "HuggingFaceM4/the_cauldron"
 # The cauldron has no release tags; "main" is resolved to its commit at the first download and locked
@@ -27,13 +27,7 @@ def cauldron_turns(row: dict[str, Any]) -> list[dict[str, str]] | Rejection:
     return image_first(turns)
 
 
-def _config(name: str, rows: int) -> HubDataset:
+def cauldron_config(name: str, rows: int, overlaps: str | None = None) -> HubDataset:
+    """One the_cauldron config as a source: `<name>/train-*` Parquet files, `rows` upstream rows."""
     return HubDataset(name, REPO_ID, REVISION, {"train": f"{name}/train-*"}, "texts", cauldron_turns,
-                      {"train": rows})
-
-
-# Upstream row counts (DESIGN.md; one row per image, all of its QA pairs in `texts`).
-VISUALMRC = _config("visualmrc", 3_027)
-TEXTCAPS = _config("textcaps", 21_953)
-CLEVR = _config("clevr", 70_000)
-VQAV2 = _config("vqav2", 82_772)
+                      {"train": rows}, overlaps=overlaps)

@@ -6,27 +6,14 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from .. import tables
 from ..atomic import write_table
 from ..layout import Layout
+from ..step import Step
 from .remote import RemoteFile
 
 ARCHIVE = RemoteFile("http://images.cocodataset.org/annotations/annotations_trainval2017.zip")
 MEMBER = "annotations/instances_train2017.json"
-
-INSTANCES = pa.schema([
-    ("image", pa.string()),               # relative to the data root, e.g. coco/train2017/x.jpg
-    ("width", pa.int32()),
-    ("height", pa.int32()),
-    ("category", pa.string()),
-    ("bbox", pa.list_(pa.float64())),     # [x, y, w, h] in pixels, as COCO stores it
-    ("iscrowd", pa.bool_()),
-])
-
+VERSION = "coco-instances-v1"
 
 def instances_path(layout: Layout) -> Path:
     return layout.tables("coco") / "instances.parquet"
@@ -34,11 +21,16 @@ def instances_path(layout: Layout) -> Path:
 
 def build_instances(layout: Layout) -> dict[str, int]:
     """Write the instances table (unless it is current); return counts (images, objects, categories, skipped)."""
+    import orjson
+    import pyarrow as pa
+
+    from ..tables import INSTANCES
+
     archive = layout.cache("coco") / ARCHIVE.filename
     out = instances_path(layout)
-    fp = tables.files_fingerprint([archive], ["coco-instances-v1"])
-    if tables.stored_fingerprint(out) == fp:
-        return orjson.loads(pq.read_schema(out).metadata[b"counts"])
+    step = Step(out.with_suffix(".json"), VERSION, [archive], {"member": MEMBER})
+    if (done := step.current()) is not None:
+        return done
     with zipfile.ZipFile(archive) as zf:
         data = orjson.loads(zf.read(MEMBER))
     images = {im["id"]: im for im in data["images"]}
@@ -59,6 +51,5 @@ def build_instances(layout: Layout) -> dict[str, int]:
         cols["iscrowd"].append(bool(ann.get("iscrowd", 0)))
     counts = {"images": len(set(cols["image"])), "objects": len(cols["image"]),
               "categories": len(set(cols["category"])), "skipped": sum(skipped.values())}
-    table = pa.table(cols, schema=INSTANCES)
-    write_table(out, tables.with_fingerprint(table, fp, counts=orjson.dumps(counts).decode()))
-    return counts
+    write_table(out, pa.table(cols, schema=INSTANCES))
+    return step.finish(counts, [out])

@@ -3,10 +3,10 @@
 Each upstream Parquet file is a shard: its rows are streamed in batches; the text of a row becomes one
 record (or a counted rejection) in the main process, and its image goes through the image contract
 (`images.normalize`) in a process pool, batch by batch, with a bounded number of batches in flight.
-Per shard, the conversation and rejection parts are written first and the image manifest last
-(`shards.manifest_path`, carrying the shard's fingerprint): the manifest marks the shard finished,
-so a re-run skips it and a killed shard is redone from scratch. The parts of a split are then
-combined into `<tables>/<source>/conversations[-<split>].parquet` and `rejections[-<split>].parquet`.
+Each Parquet file is a step of the step contract (`step.py`): its conversation and rejection parts
+and its image manifest are written first, its marker last, so a re-run skips a finished file and a
+killed one is redone from scratch. The parts of a split are then combined (a step too) into
+`<tables>/<source>/conversations[-<split>].parquet` and `rejections[-<split>].parquet`.
 
 Names are positional, `<source>/images/<split>-<file #>-<row #>.jpg`: upstream rows have no file
 names, the file list is locked at the pinned revision (so position is stable across re-runs), a
@@ -15,13 +15,12 @@ known before the image is decoded. Identical pictures in different rows stay sep
 manifest's sha256 identifies them (the overlap report uses it)."""
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,42 +32,30 @@ from ..layout import Layout
 from ..parallel import ordered_map
 from ..progress import Log, Progress, default_log
 from ..records import check_record, exists_under
-from ..shards import ShardReport, fingerprint, finished, manifest_path
-from .hub_parquet import HubDataset, Locked, iter_batches, read_lock, row_count
+from ..shards import manifest_path, manifest_report, shard_step
+from ..step import Step
+from .base import IngestReport
+from .hub_parquet import Locked, iter_batches, read_lock, row_count
+
+if TYPE_CHECKING:
+    from .hub_source import HubDataset
 
 CONVERTER_VERSION = "hub-records-v1"  # bump when record conversion changes, to redo finished shards
+COMBINE_VERSION = "hub-combine-v1"
 BATCH_ROWS = 32                       # rows per streamed batch and per pool job (~a few MB of images)
-
-
-@dataclass
-class HubReport:
-    source: str
-    commit: str
-    shards: int = 0
-    reused_shards: int = 0
-    rows_read: Counter = field(default_factory=Counter)        # per split
-    written: Counter = field(default_factory=Counter)          # per split
-    rejected: Counter = field(default_factory=Counter)         # per split
-    rejections: Counter = field(default_factory=Counter)       # by reason, all splits
-    image_actions: Counter = field(default_factory=Counter)    # copied / reencoded / quarantined
-    quarantine_reasons: Counter = field(default_factory=Counter)
-    conversations: dict[str, Path] = field(default_factory=dict)  # split -> table
-    rejection_tables: dict[str, Path] = field(default_factory=dict)
-    manifests: list[Path] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def shard_key(split: str, index: int) -> str:
     return f"{split}-{index:05d}"
 
 
-def conversations_path(ds: HubDataset, layout: Layout, split: str) -> Path:
+def conversations_path(ds: "HubDataset", layout: Layout, split: str) -> Path:
     """`conversations.parquet` for a one-split source, `conversations-<split>.parquet` otherwise."""
     suffix = "" if len(ds.splits) == 1 else f"-{split}"
     return layout.tables(ds.name) / f"conversations{suffix}.parquet"
 
 
-def rejections_path(ds: HubDataset, layout: Layout, split: str) -> Path:
+def rejections_path(ds: "HubDataset", layout: Layout, split: str) -> Path:
     suffix = "" if len(ds.splits) == 1 else f"-{split}"
     return layout.tables(ds.name) / f"rejections{suffix}.parquet"
 
@@ -108,15 +95,15 @@ class _ShardState:
                                      "source": self.source, "source_id": source_id})
 
 
-def ingest_shard(ds: HubDataset, layout: Layout, split: str, index: int, repo_path: str, local: Path,
-                 commit: str, workers: int = 1, log: Log = default_log) -> tuple[ShardReport, bool]:
-    """Stream one Parquet file into images + conversation/rejection parts; returns (report, reused)."""
+def ingest_shard(ds: "HubDataset", layout: Layout, split: str, index: int, repo_path: str, local: Path,
+                 commit: str, workers: int = 1, log: Log = default_log) -> IngestReport:
+    """Stream one Parquet file into images + conversation/rejection parts, unless its step is current."""
     shard = shard_key(split, index)
-    fp = fingerprint([local], [ds.name, commit, repo_path, CONVERTER_VERSION])
+    step = shard_step(layout, ds.name, shard, [local],
+                      {"commit": commit, "file": repo_path, "converter": CONVERTER_VERSION})
+    if (done := step.current()) is not None:
+        return IngestReport.from_dict(done)
     parts = [_part(layout, ds.name, shard, k) for k in ("conversations", "rejections")]
-    done = finished(layout, ds.name, shard, fp)
-    if done is not None and all(tables.stored_fingerprint(p) == fp for p in parts):
-        return done, True
     t0 = time.monotonic()
     staging = layout.staging(ds.name, shard)
     shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
@@ -155,58 +142,65 @@ def ingest_shard(ds: HubDataset, layout: Layout, split: str, index: int, repo_pa
         state.settle(pending, rows)
     progress.close()
     meta = {"source": ds.name, "shard": shard, "commit": commit, "file": repo_path}
-    write_table(parts[0], tables.with_fingerprint(tables.to_table(state.records, tables.CONVERSATIONS), fp, **meta))
-    write_table(parts[1], tables.with_fingerprint(tables.to_table(state.rejected, tables.REJECTIONS), fp, **meta))
+    write_table(parts[0], tables.to_table(state.records, tables.CONVERSATIONS).replace_schema_metadata(meta))
+    write_table(parts[1], tables.to_table(state.rejected, tables.REJECTIONS).replace_schema_metadata(meta))
     manifest = manifest_path(layout, ds.name, shard)
     manifest_table = tables.to_table((r.as_dict() for r in state.manifest), tables.MANIFEST)
-    write_table(manifest, tables.with_fingerprint(manifest_table, fp, **meta))  # last: marks the shard finished
+    write_table(manifest, manifest_table.replace_schema_metadata(meta))
     shutil.rmtree(staging, ignore_errors=True)
-    return ShardReport.from_manifest(ds.name, shard, manifest, reused=False, seconds=time.monotonic() - t0), False
+    report = manifest_report(ds.name, shard, manifest, seconds=time.monotonic() - t0)
+    report.rows_read = row_count(local)
+    report.records = len(state.records)
+    report.rejections = Counter(r["reason"] for r in state.rejected)
+    step.finish(report.as_dict(), [*parts, manifest])
+    return report
 
 
-def _combine(parts: list[Path], out: Path, schema: pa.Schema) -> None:
-    """Concatenate a split's parts into one table; skipped when it already holds exactly these parts."""
-    fp = hashlib.sha256("".join(tables.stored_fingerprint(p) or "" for p in parts).encode()).hexdigest()
-    if tables.stored_fingerprint(out) == fp:
-        return
-    table = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts]) if parts else schema.empty_table()
-    write_table(out, tables.with_fingerprint(table, fp, parts=str(len(parts))))
+def _combine(layout: Layout, ds: "HubDataset", split: str, shards: list[str]) -> dict[str, Path]:
+    """Concatenate a split's parts into its conversation and rejection tables, unless current."""
+    outputs = {"conversations": conversations_path(ds, layout, split), "rejections": rejections_path(ds, layout, split)}
+    parts = {kind: [_part(layout, ds.name, s, kind) for s in shards] for kind in outputs}
+    step = Step(outputs["conversations"].with_suffix(".json"), COMBINE_VERSION,
+                parts["conversations"] + parts["rejections"], {"source": ds.name, "split": split})
+    if step.current() is None:
+        for kind, schema in (("conversations", tables.CONVERSATIONS), ("rejections", tables.REJECTIONS)):
+            found = parts[kind]
+            table = pa.concat_tables([pq.read_table(p, schema=schema) for p in found]) if found else schema.empty_table()
+            write_table(outputs[kind], table)
+        step.finish({"source": ds.name, "split": split, "parts": len(shards)}, list(outputs.values()))
+    return outputs
 
 
-def ingest(ds: HubDataset, layout: Layout, workers: int = 1, log: Log = default_log) -> HubReport:
-    """Every shard of every split (finished shards are reused), then the per-split tables."""
+def ingest(ds: "HubDataset", layout: Layout, workers: int = 1, log: Log = default_log) -> IngestReport:
+    """Every file of every split (finished ones are reused), then the per-split tables."""
     t0 = time.monotonic()
     lock: Locked = read_lock(ds, layout)
-    report = HubReport(ds.name, lock.commit)
+    report = IngestReport(ds.name, reused=True, rows_read=0,
+                          details={"commit": lock.commit, "shards": 0, "reused_shards": 0, "by_split": {}})
     for split in ds.splits:
-        conv_parts, rej_parts = [], []
+        shards = []
+        split_rows = 0
         for index, (repo_path, local) in enumerate(zip(lock.files[split], lock.local(layout, ds.name, split))):
             if not local.exists():
                 raise FileNotFoundError(f"{ds.name}: {local} not downloaded yet")
-            shard_report, reused = ingest_shard(ds, layout, split, index, repo_path, local, lock.commit, workers, log)
-            shard = shard_key(split, index)
-            conv_parts.append(_part(layout, ds.name, shard, "conversations"))
-            rej_parts.append(_part(layout, ds.name, shard, "rejections"))
-            report.rows_read[split] += row_count(local)
-            report.shards += 1
-            report.reused_shards += reused
-            report.image_actions.update(shard_report.actions)
-            report.quarantine_reasons.update(shard_report.reasons)
-            report.manifests.append(shard_report.manifest)
-        report.conversations[split] = conversations_path(ds, layout, split)
-        report.rejection_tables[split] = rejections_path(ds, layout, split)
-        _combine(conv_parts, report.conversations[split], tables.CONVERSATIONS)
-        _combine(rej_parts, report.rejection_tables[split], tables.REJECTIONS)
-        report.written[split] = pq.read_metadata(report.conversations[split]).num_rows
-        reasons = pq.read_table(report.rejection_tables[split], columns=["reason"]).column("reason").to_pylist()
-        report.rejections.update(reasons)
-        report.rejected[split] = len(reasons)
+            shard_report = ingest_shard(ds, layout, split, index, repo_path, local, lock.commit, workers, log)
+            shards.append(shard_key(split, index))
+            report.add(shard_report)
+            split_rows += shard_report.rows_read or 0
+            report.details["shards"] += 1
+            report.details["reused_shards"] += shard_report.reused
+        outputs = _combine(layout, ds, split, shards)
+        report.tables[split] = outputs["conversations"]
+        report.details["by_split"][split] = {"rows": split_rows,
+                                             "records": pq.read_metadata(outputs["conversations"]).num_rows,
+                                             "rejected": pq.read_metadata(outputs["rejections"]).num_rows,
+                                             "upstream_rows": ds.expected_rows[split]}
     report.seconds = time.monotonic() - t0
     return report
 
 
-def preview(report: HubReport, limit: int = 3) -> list[dict]:
+def preview(report: IngestReport, limit: int = 3) -> list[dict]:
     """The first records of the first split, for a markdown preview."""
-    first = next(iter(report.conversations.values()))
+    first = next(iter(report.tables.values()))
     return pq.read_table(first).slice(0, limit).to_pylist()
 

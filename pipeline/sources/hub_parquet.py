@@ -17,7 +17,7 @@ import json
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow.parquet as pq
 
@@ -25,38 +25,13 @@ from ..atomic import write_text
 from ..fetch import FetchResult, fetch, mirror_url
 from ..layout import Layout
 from ..progress import Log, default_log
-from ..records import IMAGE_TOKEN, Rejection
-from .hub import HubFile
+
+if TYPE_CHECKING:
+    from .hub_source import HubDataset
 
 HUB = "https://huggingface.co"
 READ_BUFFER = 1 << 20  # buffered (not pre-buffered) column reads: pages stream instead of whole chunks
 
-# A row converter: the Parquet row (a dict) -> LLaVA turns ("<image>\n" already on the first human turn)
-# or the reason it cannot become a record.
-Converter = Callable[[dict[str, Any]], "list[dict[str, str]] | Rejection"]
-
-
-@dataclass(frozen=True)
-class HubDataset:
-    """One source backed by Parquet files of a hub dataset repo."""
-
-    name: str                    # our source name: data root folder, tables folder, asset prefix
-    repo_id: str
-    revision: str                # commit sha to pin; a branch is resolved once and locked at download
-    splits: dict[str, str]       # split -> glob over repo paths (the README `configs:` data_files)
-    text_column: str             # "texts" (the_cauldron) or "messages" (OpenSpaces)
-    convert: Converter
-    expected_rows: dict[str, int]  # upstream row counts per split, for reports
-    image_column: str = "images"
-
-    def folder_of(self, split: str) -> str:
-        return str(PurePosixPath(self.splits[split]).parent)
-
-    def file(self, filename: str, commit: str) -> HubFile:
-        return HubFile(self.repo_id, filename, commit)
-
-    def lock_path(self, layout: Layout) -> Path:
-        return layout.cache(self.name) / "files.json"
 
 
 @dataclass(frozen=True)
@@ -70,7 +45,7 @@ class Locked:
         return [layout.cache(source) / PurePosixPath(f).name for f in self.files[split]]
 
 
-def _list_hub(ds: HubDataset, log: Log) -> tuple[str, list[str]]:
+def _list_hub(ds: "HubDataset", log: Log) -> tuple[str, list[str]]:
     from huggingface_hub import HfApi  # imported late: HF_* env is read at import
 
     api = HfApi()
@@ -81,21 +56,12 @@ def _list_hub(ds: HubDataset, log: Log) -> tuple[str, list[str]]:
     return commit, api.list_repo_files(ds.repo_id, repo_type="dataset", revision=commit)
 
 
-def image_first(turns: list[dict[str, str]]) -> list[dict[str, str]] | Rejection:
-    """Put `<image>` at the start of the first human turn (the record contract), refusing an empty
-    question (which would otherwise pass as the bare token)."""
-    if not turns or not turns[0]["value"].strip():
-        return Rejection("empty_turn", "turn 0 is empty")
-    turns[0]["value"] = f"{IMAGE_TOKEN}\n{turns[0]['value']}"
-    return turns
-
-
 def tree_api_url(repo_id: str, revision: str, folder: str) -> str:
     """The hub's tree listing of one folder (a JSON list of {type, path, size, ...})."""
     return f"{HUB}/api/datasets/{repo_id}/tree/{urllib.parse.quote(revision, safe='')}/{folder}"
 
 
-def _list_mirror(ds: HubDataset, mirror: str, cache: Path) -> list[str]:
+def _list_mirror(ds: "HubDataset", mirror: str, cache: Path) -> list[str]:
     repo_url = mirror_url(f"{HUB}/datasets/{ds.repo_id}", mirror)
     if repo_url.startswith("file://"):
         root = Path(urllib.parse.unquote(urllib.parse.urlsplit(repo_url).path))
@@ -111,7 +77,7 @@ def _list_mirror(ds: HubDataset, mirror: str, cache: Path) -> list[str]:
     return names
 
 
-def resolve_files(ds: HubDataset, mirror: str | None, cache: Path, log: Log = default_log) -> Locked:
+def resolve_files(ds: "HubDataset", mirror: str | None, cache: Path, log: Log = default_log) -> Locked:
     """The files of every split at the pinned revision, sorted (shard order = file order)."""
     if mirror:
         commit, names = "mirror", _list_mirror(ds, mirror, cache)
@@ -126,7 +92,7 @@ def resolve_files(ds: HubDataset, mirror: str | None, cache: Path, log: Log = de
     return Locked(commit, files)
 
 
-def read_lock(ds: HubDataset, layout: Layout) -> Locked:
+def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
     path = ds.lock_path(layout)
     if not path.exists():
         raise FileNotFoundError(f"{ds.name}: not downloaded yet ({path} missing)")
@@ -134,7 +100,7 @@ def read_lock(ds: HubDataset, layout: Layout) -> Locked:
     return Locked(data["commit"], data["files"])
 
 
-def download(ds: HubDataset, layout: Layout, mirror: str | None,
+def download(ds: "HubDataset", layout: Layout, mirror: str | None,
              log: Log = default_log) -> tuple[Locked, list[FetchResult]]:
     """Fetch every parquet file of every split into `<cache>/<source>/` and lock the file list.
 

@@ -5,29 +5,24 @@ fetched again), dead URLs go to a per-shard failure list, and every cover is sav
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Mapping
 
-import pyarrow as pa
-
-from .. import tables
-from ..atomic import write_table
-from ..fetch import FetchError, FetchResult, fetch, mirror_url
+from ..digests import digest
+from ..fetch import FetchError, fetch, mirror_url
 from ..layout import Layout
-from ..progress import Log, Progress, default_log
+from ..progress import Log, Progress
 from ..readers import DirReader
-from ..shards import ImageTask, ShardReport, finished, fingerprint, run_shard, shard_of
+from ..sharding import shard_keys, shard_of
+from .base import DownloadReport, IngestContext, IngestReport
 from .remote import RemoteFile
 
-
-FAILURES = pa.schema([("book_id", pa.string()), ("url", pa.string()), ("error", pa.string())])
 # OCR-VQA's dataset.json is published in the authors' Google Drive folder (linked from
-# https://ocr-vqa.github.io/), which has no stable direct-download URL: set this to a URL or a local
-# copy. A mirror root serves it from `<mirror>/ocr-vqa.github.io/dataset.json`.
-DATASET_JSON_ENV = "SPATIALMIX_OCR_VQA_DATASET_JSON"
+# https://ocr-vqa.github.io/), which has no stable direct-download URL: the `dataset_json` option
+# names a URL or a local copy. A mirror root serves it from `<mirror>/ocr-vqa.github.io/dataset.json`.
 DATASET_JSON_URL = "https://ocr-vqa.github.io/dataset.json"
 
 
@@ -39,17 +34,27 @@ def _safe_book_id(book_id: str) -> bool:
 class OcrVqaSource:
     name: str = "ocr_vqa"
     shards: int = 8
-    expected_images: int = 207_572
+    upstream_images: int = 207_572
     download_threads: int = 16
+    family: str = "images"
+    tables: Mapping[str, str] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    overlaps: str | None = None
+    upstream: str = "dataset.json from the OCR-VQA authors' Google Drive folder; covers from their imageURLs"
+
+    @property
+    def shard_keys(self) -> tuple[str, ...]:
+        return tuple(shard_keys(self.shards))
 
     def dataset_json(self, layout: Layout) -> Path:
         return layout.cache(self.name) / "dataset.json"
 
-    def download(self, layout: Layout, mirror: str | None, log: Log = default_log) -> list[FetchResult]:
-        configured = os.environ.get(DATASET_JSON_ENV)
-        if configured and not mirror:
-            return [fetch(configured, self.dataset_json(layout), log=log)]
-        return [RemoteFile(DATASET_JSON_URL).fetch(layout.cache(self.name), mirror, log)]
+    def download(self, ctx: IngestContext) -> DownloadReport:
+        """dataset.json from the `dataset_json` option (a URL or a path) or, without one, the mirror."""
+        configured = ctx.options_for(self.name).get("dataset_json")
+        if configured and not ctx.mirror:
+            return DownloadReport([fetch(str(configured), self.dataset_json(ctx.layout), log=ctx.log)])
+        return DownloadReport([RemoteFile(DATASET_JSON_URL).fetch(ctx.layout.cache(self.name), ctx.mirror, ctx.log)])
 
     def books(self, layout: Layout) -> dict[str, dict]:
         path = self.dataset_json(layout)
@@ -88,27 +93,29 @@ class OcrVqaSource:
     def failures_path(self, layout: Layout, shard: str) -> Path:
         return layout.tables(self.name) / "failures" / f"{shard}.parquet"
 
-    def expected_rows(self, layout: Layout, shard: int) -> int:
-        """One manifest row per book of the shard with a usable id."""
-        return sum(1 for b in self.books(layout) if shard_of(b, self.shards) == shard and _safe_book_id(b))
+    def ingest(self, ctx: IngestContext, shard: str | None = None) -> IngestReport:
+        """One shard of books: their covers downloaded (failures listed), then normalized."""
+        from ..atomic import write_table
+        from ..shards import ImageTask, run_shard, shard_step
+        from ..tables import FAILURES, to_table
 
-    def ingest_shard(self, layout: Layout, shard: int, mirror: str | None, workers: int = 0,
-                     log: Log = default_log) -> tuple[ShardReport, int]:
-        """Returns the shard report and the number of books with unusable ids (counted, not written)."""
-        key = f"{shard:03d}"
+        if shard not in self.shard_keys:
+            raise ValueError(f"{self.name}: shard must be one of {self.shard_keys[0]}..{self.shard_keys[-1]}")
+        layout = ctx.layout
         all_books = self.books(layout)
-        mine = sorted(b for b in all_books if shard_of(b, self.shards) == shard)
-        fp = fingerprint([self.dataset_json(layout)], mine)
-        if (done := finished(layout, self.name, key, fp)) is not None:
-            return done, 0
-        raw_dir = layout.cache(self.name) / "covers"
+        mine = sorted(b for b in all_books if shard_of(b, self.shards) == int(shard))
+        step = shard_step(layout, self.name, shard, [self.dataset_json(layout)], {"books": digest(mine)})
         good = [(b, all_books[b].get("imageURL") or "") for b in mine if _safe_book_id(b)]
-        bad_ids = len(mine) - len(good)
-        got, failures = self._download_covers([(b, u) for b, u in good if u], mirror, raw_dir, log)
-        failures += [{"book_id": b, "url": "", "error": "no imageURL"} for b, u in good if not u]
-        write_table(self.failures_path(layout, key), tables.to_table(failures, FAILURES))
-        failed = {f["book_id"]: f["error"] for f in failures}
-        tasks = [ImageTask(got.get(b, ""), f"{self.name}/images/{b}.jpg", b,
-                           None if b in got else f"download_failed: {failed[b]}") for b, _ in good]
-        report = run_shard(self.name, key, tasks, DirReader(raw_dir), layout, fp, workers, log)
-        return report, bad_ids
+        if step.current() is None:
+            raw_dir = layout.cache(self.name) / "covers"
+            got, failures = self._download_covers([(b, u) for b, u in good if u], ctx.mirror, raw_dir, ctx.log)
+            failures += [{"book_id": b, "url": "", "error": "no imageURL"} for b, u in good if not u]
+            write_table(self.failures_path(layout, shard), to_table(failures, FAILURES))
+            failed = {f["book_id"]: f["error"] for f in failures}
+            tasks = [ImageTask(got.get(b, ""), f"{self.name}/images/{b}.jpg", b,
+                               None if b in got else f"download_failed: {failed[b]}") for b, _ in good]
+        else:
+            tasks = []  # the step is current: run_shard returns its stored report
+        report = run_shard(step, tasks, DirReader(layout.cache(self.name) / "covers"), layout, ctx.workers, ctx.log)
+        report.details["unusable_book_ids"] = len(mine) - len(good)
+        return report

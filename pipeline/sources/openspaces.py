@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..records import Rejection
-from .hub_parquet import HubDataset, image_first
+from ..records import Rejection, image_first
+from .hub_source import HubDataset
 
 ROLES = {"user": "human", "assistant": "gpt"}
 

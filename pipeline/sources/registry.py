@@ -1,26 +1,59 @@
-"""Every upstream source this project ingests, with its real location and shape (see DESIGN.md)."""
+"""Every upstream source this project ingests, in one registry (see docs/sources.md and
+docs/adding_a_source.md). The Dagster assets, the CLI's source list, the recipe check and the overlap
+report are all derived from `SOURCES`; adding a source is one entry here plus its sample data."""
 from __future__ import annotations
 
+from typing import Mapping
+
+from .base import Source
+from .cauldron import cauldron_config
 from .coco_annotations import ARCHIVE as COCO_ANNOTATIONS
+from .llava_665k import Llava665kSource
 from .ocr_vqa import OcrVqaSource
+from .openspaces import OPENSPACES
 from .remote import RemoteFile
 from .zip_images import ZipImageSource
 
 COCO = ZipImageSource(
     "coco", (RemoteFile("http://images.cocodataset.org/zips/train2017.zip", size=19_336_861_798),),
-    folders=("train2017/",), shards=16, expected_images=118_287, extras=(COCO_ANNOTATIONS,))
+    folders=("train2017/",), shards=16, upstream_images=118_287, extras=(COCO_ANNOTATIONS,))
 GQA = ZipImageSource(
     "gqa", (RemoteFile("https://downloads.cs.stanford.edu/nlp/data/gqa/images.zip"),),
-    folders=("images/",), shards=16, expected_images=148_854)
+    folders=("images/",), shards=16, upstream_images=148_854)
 TEXTVQA = ZipImageSource(
     "textvqa", (RemoteFile("https://dl.fbaipublicfiles.com/textvqa/images/train_val_images.zip",
                            size=7_072_297_970),),
-    folders=("train_images/",), shards=4, expected_images=25_119)
+    folders=("train_images/",), shards=4, upstream_images=25_119)
 VG = ZipImageSource(
     "vg", (RemoteFile("https://cs.stanford.edu/people/rak248/VG_100K_2/images.zip"),
            RemoteFile("https://cs.stanford.edu/people/rak248/VG_100K_2/images2.zip")),
-    folders=("VG_100K/", "VG_100K_2/"), shards=8, expected_images=108_077)
+    folders=("VG_100K/", "VG_100K_2/"), shards=8, upstream_images=108_077)
 OCR_VQA = OcrVqaSource()
+IMAGE_SOURCES = (COCO, GQA, OCR_VQA, TEXTVQA, VG)
 
-IMAGE_SOURCES: dict[str, ZipImageSource | OcrVqaSource] = {
-    s.name: s for s in (COCO, GQA, OCR_VQA, TEXTVQA, VG)}
+# the_cauldron configs (upstream row counts; one row per image, its QA pairs in `texts`). VQAv2 and
+# TextCaps carry COCO and TextVQA pictures, so their records may repeat the 665K's.
+VISUALMRC = cauldron_config("visualmrc", 3_027)
+TEXTCAPS = cauldron_config("textcaps", 21_953, overlaps="llava_665k")
+CLEVR = cauldron_config("clevr", 70_000)
+VQAV2 = cauldron_config("vqav2", 82_772, overlaps="llava_665k")
+
+LLAVA_665K = Llava665kSource(needs=tuple(s.name for s in IMAGE_SOURCES))
+
+SOURCES: dict[str, Source] = {s.name: s for s in (
+    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES)}
+
+# Conversation tables produced outside the source registry (by the spatial QA generator), so that a
+# recipe naming them is recognised.
+GENERATED_TABLES: dict[str, Mapping[str, str]] = {"spatialqa": {"train": "conversations.parquet"}}
+
+
+def component_tables() -> dict[str, set[str]]:
+    """Every conversation table a recipe may name: source -> its table files."""
+    known = {name: set(s.tables.values()) for name, s in SOURCES.items() if s.tables}
+    return known | {name: set(t.values()) for name, t in GENERATED_TABLES.items()}
+
+
+def overlap_sources(reference: str) -> tuple[str, ...]:
+    """The sources whose records may repeat `reference`'s (what the overlap report measures)."""
+    return tuple(name for name, s in SOURCES.items() if s.overlaps == reference)

@@ -5,15 +5,19 @@ Members are read straight out of the archives by the worker processes; each memb
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
-from ..fetch import FetchResult
+from ..digests import digest
 from ..layout import Layout
-from ..progress import Log, default_log
 from ..readers import ZipReader, safe_member
-from ..shards import ImageTask, ShardReport, fingerprint, run_shard, shard_of
+from ..sharding import shard_keys, shard_of
+from .base import DownloadReport, IngestContext, IngestReport
 from .remote import RemoteFile
+
+if TYPE_CHECKING:
+    from ..shards import ImageTask
 
 
 @dataclass(frozen=True)
@@ -22,11 +26,24 @@ class ZipImageSource:
     archives: tuple[RemoteFile, ...]
     folders: tuple[str, ...]   # inner folders that hold the images, e.g. "train2017/"
     shards: int
-    expected_images: int      # upstream count, for reports
+    upstream_images: int      # how many images the upstream publishes, for reports
     extras: tuple[RemoteFile, ...] = ()  # fetched beside the archives (e.g. COCO annotations)
+    family: str = "images"
+    tables: Mapping[str, str] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    overlaps: str | None = None
 
-    def download(self, layout: Layout, mirror: str | None, log: Log = default_log) -> list[FetchResult]:
-        return [a.fetch(layout.cache(self.name), mirror, log) for a in self.archives + self.extras]
+    @property
+    def upstream(self) -> str:
+        return ", ".join(a.url for a in self.archives)
+
+    @property
+    def shard_keys(self) -> tuple[str, ...]:
+        return tuple(shard_keys(self.shards))
+
+    def download(self, ctx: IngestContext) -> DownloadReport:
+        return DownloadReport([a.fetch(ctx.layout.cache(self.name), ctx.mirror, ctx.log)
+                               for a in self.archives + self.extras])
 
     def archive_paths(self, layout: Layout) -> dict[str, Path]:
         paths = {a.filename: layout.cache(self.name) / a.filename for a in self.archives}
@@ -35,8 +52,10 @@ class ZipImageSource:
             raise FileNotFoundError(f"{self.name}: archives not downloaded yet: {missing}")
         return paths
 
-    def tasks(self, layout: Layout, shard: int) -> tuple[list[ImageTask], int]:
+    def tasks(self, layout: Layout, shard: int) -> tuple[list["ImageTask"], int]:
         """The shard's tasks, and how many archive members were ignored (outside the image folders)."""
+        from ..shards import ImageTask
+
         tasks: list[ImageTask] = []
         taken: set[str] = set()
         ignored = 0
@@ -58,15 +77,15 @@ class ZipImageSource:
                         tasks.append(ImageTask(key, rel, key, dup))
         return tasks, ignored
 
-    def expected_rows(self, layout: Layout, shard: int) -> int:
-        """How many manifest rows the shard must have: one per archive member in its image folders."""
-        return len(self.tasks(layout, shard)[0])
+    def ingest(self, ctx: IngestContext, shard: str | None = None) -> IngestReport:
+        """One shard: every member of the image folders whose name hashes to it, one manifest row each."""
+        from ..shards import run_shard, shard_step
 
-    def ingest_shard(self, layout: Layout, shard: int, mirror: str | None = None, workers: int = 0,
-                     log: Log = default_log) -> tuple[ShardReport, int]:
-        """Returns the report and how many archive members lay outside the image folders (skipped)."""
-        tasks, ignored = self.tasks(layout, shard)
-        paths = self.archive_paths(layout)
-        fp = fingerprint(paths.values(), (t.key for t in tasks))
-        report = run_shard(self.name, f"{shard:03d}", tasks, ZipReader(paths), layout, fp, workers, log)
-        return report, ignored
+        if shard not in self.shard_keys:
+            raise ValueError(f"{self.name}: shard must be one of {self.shard_keys[0]}..{self.shard_keys[-1]}")
+        tasks, ignored = self.tasks(ctx.layout, int(shard))
+        paths = self.archive_paths(ctx.layout)
+        step = shard_step(ctx.layout, self.name, shard, list(paths.values()), {"tasks": digest(t.key for t in tasks)})
+        report = run_shard(step, tasks, ZipReader(paths), ctx.layout, ctx.workers, ctx.log)
+        report.details["members_outside_image_folders"] = ignored
+        return report

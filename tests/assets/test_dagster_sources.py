@@ -9,7 +9,7 @@ import pytest
 from assets.definitions import defs
 from assets.resources import Workspace
 from assets.sources import source_assets
-from pipeline.sources.registry import IMAGE_SOURCES
+from pipeline.sources.registry import IMAGE_SOURCES, SOURCES
 
 
 def test_every_definition_loads(dagster_home):
@@ -19,9 +19,9 @@ def test_every_definition_loads(dagster_home):
     graph = defs.resolve_asset_graph()
     names = {k.path[-1] for k in graph.get_all_asset_keys()}
     for source in IMAGE_SOURCES:
-        assert {f"{source}_download", f"{source}_images"} <= names
-        pdef = graph.get(dg.AssetKey(f"{source}_images")).partitions_def
-        assert len(pdef.get_partition_keys()) == IMAGE_SOURCES[source].shards
+        assert {f"{source.name}_download", f"{source.name}_images"} <= names
+        pdef = graph.get(dg.AssetKey(f"{source.name}_images")).partitions_def
+        assert len(pdef.get_partition_keys()) == source.shards
     assert {"coco_annotations", "llava_665k_download", "llava_665k_conversations"} <= names
     for job in ("ingest_coco", "ingest_gqa", "ingest_ocr_vqa", "ingest_textvqa", "ingest_vg"):
         assert defs.resolve_job_def(job).partitions_def is not None
@@ -34,7 +34,7 @@ def test_source_assets_materialize_with_checks(dagster_home, mirror_server, layo
     res = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
                          selection=["vg_download", "llava_665k_download"])
     assert res.success
-    vg = IMAGE_SOURCES["vg"]
+    vg = SOURCES["vg"]
     totals = {"images": 0, "quarantined": 0}
     for key in dg.StaticPartitionsDefinition([f"{i:03d}" for i in range(vg.shards)]).get_partition_keys():
         res = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
@@ -52,9 +52,9 @@ def test_source_assets_materialize_with_checks(dagster_home, mirror_server, layo
                          selection=["llava_665k_conversations"])
     (event,) = res.get_asset_materialization_events()
     meta = event.materialization.metadata
-    assert meta["records_in"].value == 50 and "image_missing" in meta["rejections"].value
-    (check,) = res.get_asset_check_evaluations()
-    assert check.passed
+    assert meta["rows_read"].value == 50 and "image_missing" in meta["rejections"].value
+    checks = {c.check_name: c.passed for c in res.get_asset_check_evaluations()}
+    assert checks == {"records_valid": True, "rows_accounted": True}
     # the runs are in the instance, so `dagster dev` on the same DAGSTER_HOME shows them
     assert len(instance.get_runs()) == 1 + vg.shards + 1  # downloads together, one run per shard, 665K
 
@@ -84,7 +84,7 @@ def test_documented_backfill_queues_one_run_per_shard(dagster_home):
                          cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     runs = dg.DagsterInstance.get().get_runs()
-    assert len(runs) == IMAGE_SOURCES["textvqa"].shards
+    assert len(runs) == SOURCES["textvqa"].shards
     assert {r.status for r in runs} == {dg.DagsterRunStatus.QUEUED}
     assert sorted(r.tags["dagster/partition"] for r in runs) == ["000", "001", "002", "003"]
 

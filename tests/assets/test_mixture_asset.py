@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 
 from assets import mixture as mixture_module
+from assets.graph import build_definitions
 from assets.resources import Workspace
+from assets.settings import Settings
 from pipeline import atomic, tables
 
 
@@ -43,7 +45,7 @@ def recipe_file(tmp_path: Path, clevr_expected: int) -> Path:
 
 
 def materialize(workspace: Workspace, recipe: Path, **config: Any) -> dg.ExecuteInProcessResult:
-    return dg.materialize([mixture_module.mixture], resources={"workspace": workspace},
+    return dg.materialize([mixture_module.mixture_asset()], resources={"workspace": workspace},
                           run_config={"ops": {"mixture": {"config": {"recipe": str(recipe), **config}}}})
 
 
@@ -52,11 +54,11 @@ def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 
 
 def test_definitions_wire_group_deps_and_checks() -> None:
-    merged = dg.Definitions.merge(mixture_module.defs, dg.Definitions(resources={"workspace": Workspace()}))
+    merged = build_definitions(Settings())
     graph = merged.resolve_asset_graph()
     node = graph.get(dg.AssetKey("mixture"))
     assert node.group_name == "mixture"
-    assert {k.to_user_string() for k in node.parent_keys} == set(mixture_module.CONVERSATION_ASSETS)
+    assert {k.to_user_string() for k in node.parent_keys} == set(mixture_module.conversation_assets())
     assert {k.name for k in node.check_keys} == {mixture_module.COUNTS_CHECK, mixture_module.IMAGES_CHECK,
                                                  mixture_module.JSON_CHECK}
 

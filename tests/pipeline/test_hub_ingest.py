@@ -11,15 +11,17 @@ from pipeline.records import Rejection
 from sample.hub import HUB_BAD_INPUTS
 from pipeline.sources import hub_ingest, hub_parquet
 from pipeline.sources.cauldron import cauldron_turns
-from pipeline.sources.hub_registry import HUB_SOURCES
+from pipeline.sources.registry import SOURCES
 from pipeline.sources.openspaces import openspaces_turns
-from pipeline.verify import verify_conversations, verify_manifest_images
+from pipeline.checks import check_conversations, check_manifest_images
+from pipeline.sources.base import IngestReport
 
+HUB_SOURCES = {name: s for name, s in SOURCES.items() if s.family == "hub"}
 SAMPLE_ROWS = {"visualmrc": {"train": 3}, "textcaps": {"train": 3}, "clevr": {"train": 3},
                "vqav2": {"train": 7}, "openspaces": {"train": 6, "test": 3}}
 
 
-def _ingest(name: str, layout: Layout, mirror: Path, workers: int = 1) -> hub_ingest.HubReport:
+def _ingest(name: str, layout: Layout, mirror: Path, workers: int = 1) -> IngestReport:
     hub_parquet.download(HUB_SOURCES[name], layout, str(mirror), log=lambda m: None)
     return hub_ingest.ingest(HUB_SOURCES[name], layout, workers, log=lambda m: None)
 
@@ -103,27 +105,29 @@ def test_openspaces_turns() -> None:
 @pytest.mark.parametrize("name", sorted(HUB_SOURCES))
 def test_ingest_source_on_sample(name: str, sample_mirror: Path, layout: Layout) -> None:
     report = _ingest(name, layout, sample_mirror)
-    assert dict(report.rows_read) == SAMPLE_ROWS[name]
+    ds = HUB_SOURCES[name]
+    assert {split: n["rows"] for split, n in report.details["by_split"].items()} == SAMPLE_ROWS[name]
     expected = _outcomes(name, layout)
-    rejected = {r["source_id"]: r["reason"] for t in report.rejection_tables.values()
-                for r in pq.read_table(t).to_pylist()}
+    rejected = {r["source_id"]: r["reason"] for split in ds.splits
+                for r in pq.read_table(hub_ingest.rejections_path(ds, layout, split)).to_pylist()}
     assert rejected == {sid: o.split(": ")[1].split(" ")[0] for sid, o in expected.items() if o.startswith("rejected")}
-    assert sum(report.written.values()) + len(rejected) == sum(SAMPLE_ROWS[name].values())
+    assert sum(report.rejections.values()) == len(rejected)
+    assert report.records + len(rejected) == report.rows_read == sum(SAMPLE_ROWS[name].values())
     manifest = {r["original"]: r for m in report.manifests for r in pq.read_table(m).to_pylist()}
     for sid, outcome in expected.items():
         if outcome.startswith("reencoded"):
             assert manifest[sid]["action"] == "reencoded"
         if "image_undecodable" in outcome:
             assert manifest[sid]["action"] == "quarantined"
-    for table in report.conversations.values():
-        rows, violations = verify_conversations(layout.data_root, table)
+    for table in report.tables.values():
+        rows, violations = check_conversations(layout.data_root, table)
         assert rows > 0 and violations == {}
         for rec in pq.read_table(table).to_pylist():
             assert rec["conversations"][0]["value"].startswith("<image>\n")
             assert rec["image"] == f"{name}/images/{rec['id'].removeprefix(name + '-')}.jpg"
             assert rec["source_id"] in manifest and manifest[rec["source_id"]]["path"] == rec["image"]
     for m in report.manifests:
-        checked, problems = verify_manifest_images(layout.data_root, m, workers=1)
+        checked, problems = check_manifest_images(layout.data_root, m, workers=1)
         assert problems == []
 
 
@@ -131,7 +135,7 @@ def test_openspaces_splits_kept_apart(sample_mirror: Path, layout: Layout) -> No
     report = _ingest("openspaces", layout, sample_mirror)
     train = pq.read_table(layout.tables("openspaces") / "conversations-train.parquet").to_pylist()
     test = pq.read_table(layout.tables("openspaces") / "conversations-test.parquet").to_pylist()
-    assert report.conversations == {"train": layout.tables("openspaces") / "conversations-train.parquet",
+    assert report.tables == {"train": layout.tables("openspaces") / "conversations-train.parquet",
                                     "test": layout.tables("openspaces") / "conversations-test.parquet"}
     assert len(train) == 3 and len(test) == 2
     assert all(r["source_id"].startswith("data/train-") and "-train-" in r["id"] for r in train)
@@ -144,14 +148,16 @@ def test_rerun_is_idempotent_and_names_stable(sample_mirror: Path, tmp_path: Pat
     report = _ingest("vqav2", first, sample_mirror)
     before = _snapshot(first, "vqav2")
     again = hub_ingest.ingest(HUB_SOURCES["vqav2"], first, 1, log=lambda m: None)
-    assert again.reused_shards == again.shards == report.shards == 2
+    assert again.reused and again.details["reused_shards"] == again.details["shards"] == report.details["shards"] == 2
     assert _snapshot(first, "vqav2") == before
 
-    # A shard killed before its manifest (the finish marker) was written is redone, to the same output.
-    report.manifests[1].unlink()
+    # A shard killed before its marker was written is redone, to the same output.
+    report.manifests[1].with_suffix(".json").unlink()
     redo = hub_ingest.ingest(HUB_SOURCES["vqav2"], first, 1, log=lambda m: None)
-    assert redo.reused_shards == 1
-    assert _snapshot(first, "vqav2") == before
+    assert redo.details["reused_shards"] == 1 and not redo.reused
+    marker = "tables/images/train-00001.json"  # it records timings: everything else must be the same
+    assert {k: v for k, v in _snapshot(first, "vqav2").items() if k != marker} == \
+        {k: v for k, v in before.items() if k != marker}
 
     # A fresh install at the same revision, with a process pool, names and writes the same files.
     second = Layout.at(tmp_path / "b" / "data")

@@ -5,19 +5,19 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 
-from assets.hub_sources import hub_source_assets
 from assets.resources import Workspace
+from assets.sources import source_assets
 from pipeline.layout import Layout
 from pipeline.overlap import question_key
 from sample.hub import OVERLAP_TEXTVQA_INDEX
 from sample.media import mirror_file
 from pipeline.sources import llava_665k
-from pipeline.sources.hub_registry import HUB_SOURCES
-from pipeline.sources.registry import COCO, TEXTVQA
+from pipeline.sources.base import IngestContext
+from pipeline.sources.registry import COCO, SOURCES, TEXTVQA
 
 
 def _materialize(workspace: Workspace, selection: list[str]) -> dg.ExecuteInProcessResult:
-    res = dg.materialize(hub_source_assets(), resources={"workspace": workspace}, selection=selection)
+    res = dg.materialize(source_assets(), resources={"workspace": workspace}, selection=selection)
     assert res.success
     return res
 
@@ -45,11 +45,11 @@ def test_hub_assets_materialize_with_checks(dagster_home: Path, sample_mirror: P
     assert meta["preview"].count("openspaces/images/") == 3 and meta["preview"].count("<image> How far") == 1
     checks = {c.check_name: c.passed for c in res.get_asset_check_evaluations()}
     assert checks == {"records_valid": True, "images_decode": True, "rows_accounted": True}
-    assert _metadata(res, "openspaces_download")["revision"] == HUB_SOURCES["openspaces"].revision
+    assert _metadata(res, "openspaces_download")["revision"] == SOURCES["openspaces"].revision
 
     # A written record whose image vanished fails the records_valid check on the next run.
     (layout.data_root / "openspaces/images/train-00000-000000.jpg").unlink()
-    res = dg.materialize(hub_source_assets(), resources={"workspace": workspace},
+    res = dg.materialize(source_assets(), resources={"workspace": workspace},
                          selection=["openspaces_conversations"], raise_on_error=False)
     checks = {c.check_name: c.passed for c in res.get_asset_check_evaluations()}
     assert checks["records_valid"] is False and checks["images_decode"] is False
@@ -57,11 +57,12 @@ def test_hub_assets_materialize_with_checks(dagster_home: Path, sample_mirror: P
 
 def test_overlap_with_665k(dagster_home: Path, sample_mirror: Path, layout: Layout) -> None:
     mirror = str(sample_mirror)
+    ctx = IngestContext(layout, mirror, 1, lambda m: None)
     for src in (COCO, TEXTVQA):  # the 665K's images that the cauldron subsets can share
-        src.download(layout, mirror, log=lambda m: None)
-        for shard in range(src.shards):
-            src.ingest_shard(layout, shard, mirror, workers=1, log=lambda m: None)
-    llava_665k.ANNOTATIONS.fetch(layout.cache(llava_665k.SOURCE), mirror, lambda m: None)
+        src.download(ctx)
+        for shard in src.shard_keys:
+            src.ingest(ctx, shard)
+    SOURCES["llava_665k"].download(ctx)
     llava_665k.build_conversations(layout, log=lambda m: None)
     workspace = Workspace(data_root=str(layout.data_root), mirror=mirror, workers=1)
     _materialize(workspace, ["vqav2_download", "vqav2_conversations", "textcaps_download", "textcaps_conversations"])

@@ -12,7 +12,7 @@ import pytest
 from pipeline import tables
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline.mixture.validate import (BLANK_PATTERN, _in_slices, contract_violations, existing_images,
+from pipeline.mixture.contract import (BLANK_PATTERN, _in_slices, contract_violations, existing_images,
                                        images_exist, missing_images, record_violations)
 from pipeline.records import check_record, exists_under
 

@@ -15,7 +15,8 @@ from PIL import Image
 from pipeline.layout import Layout
 from sample.mirror import BAD_INPUTS
 from pipeline.sources import coco_annotations, llava_665k
-from pipeline.sources.registry import IMAGE_SOURCES
+from pipeline.sources.base import IngestContext
+from pipeline.sources.registry import IMAGE_SOURCES, SOURCES
 from pipeline.sources.zip_images import ZipImageSource
 from pipeline.sources.remote import RemoteFile
 
@@ -23,11 +24,12 @@ QUIET = lambda _: None  # noqa: E731
 
 
 def ingest_all(layout: Layout, mirror: str) -> dict[str, list]:
+    ctx = IngestContext(layout, mirror, 1, QUIET)
     reports = {}
-    for name, src in IMAGE_SOURCES.items():
-        src.download(layout, mirror, QUIET)
-        reports[name] = [src.ingest_shard(layout, s, mirror, workers=1, log=QUIET)[0] for s in range(src.shards)]
-    llava_665k.ANNOTATIONS.fetch(layout.cache("llava_665k"), mirror, QUIET)
+    for src in IMAGE_SOURCES:
+        src.download(ctx)
+        reports[src.name] = [src.ingest(ctx, key) for key in src.shard_keys]
+    SOURCES["llava_665k"].download(ctx)
     return reports
 
 
@@ -43,10 +45,11 @@ def row_for(rows: list[dict], path: str) -> dict:
     return row
 
 
-@pytest.fixture
-def ingested(layout, mirror_server):
-    reports = ingest_all(layout, mirror_server.url)
-    return layout, reports
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, mirror_server):
+    """Every image source ingested once for the module's tests (which only read it)."""
+    layout = Layout.at(tmp_path_factory.mktemp("ingested") / "playground" / "data")
+    return layout, ingest_all(layout, mirror_server.url)
 
 
 def test_every_bad_input_gets_its_outcome(ingested):
@@ -95,10 +98,11 @@ def test_second_ingest_does_no_work(layout, mirror_server):
 
 
 def test_ocr_vqa_failure_list_and_resume(layout, mirror_server):
-    src = IMAGE_SOURCES["ocr_vqa"]
-    src.download(layout, mirror_server.url, QUIET)
-    for s in range(src.shards):
-        src.ingest_shard(layout, s, mirror_server.url, workers=1, log=QUIET)
+    src = SOURCES["ocr_vqa"]
+    ctx = IngestContext(layout, mirror_server.url, 1, QUIET)
+    src.download(ctx)
+    for key in src.shard_keys:
+        src.ingest(ctx, key)
     failures = [r for f in (layout.tables("ocr_vqa") / "failures").glob("*.parquet") for r in pq.read_table(f).to_pylist()]
     assert sorted(f["book_id"] for f in failures) == ["0000000005", "0000000006"]
     assert all("404" in f["error"] for f in failures)
@@ -113,9 +117,10 @@ def test_665k_records_checked_against_images(ingested):
     reasons = {r["source_id"].split(":", 1)[1]: r["reason"] for r in rejected}
     assert reasons == {"missing-image": "image_missing", "malformed": "turns_not_alternating",
                        "empty-turn": "empty_turn", "two-tokens": "image_token"}
-    table = pq.read_table(report.table).to_pylist()
-    assert report.written == len(table) == report.records_in - len(rejected)
-    assert report.text_only == 3 and report.fixed_image_token == 1 and report.renamed_ids == 1
+    table = pq.read_table(report.tables["train"]).to_pylist()
+    assert report.records == len(table) == report.rows_read - len(rejected)
+    assert report.details["text_only"] == 3 and report.details["image_token_moved_to_start"] == 1
+    assert report.details["renamed_duplicate_ids"] == 1
     assert len({r["id"] for r in table}) == len(table)
     for r in table:
         first = r["conversations"][0]["value"]
@@ -123,7 +128,7 @@ def test_665k_records_checked_against_images(ingested):
         if r["image"]:
             assert first.startswith("<image>\n") and (layout.data_root / r["image"]).is_file()
     again = llava_665k.build_conversations(layout, QUIET)
-    assert again.reused and again.written == report.written
+    assert again.reused and again.records == report.records
 
 
 def test_coco_instances_table(ingested):
@@ -154,18 +159,19 @@ def test_zip_slip_members_are_refused(tmp_path, layout):
     src, mirror = _zip_source(tmp_path, {"pics/a.jpg": _jpeg(0), "../outside.jpg": _jpeg(1),
                                          "pics/../../outside2.jpg": _jpeg(2), "/abs.jpg": _jpeg(3),
                                          "readme.txt": b"not in the image folder"})
-    src.download(layout, mirror, QUIET)
-    report, ignored = src.ingest_shard(layout, 0, workers=1, log=QUIET)
-    assert report.actions == {"copied": 1, "quarantined": 3} and report.reasons == {"unsafe_path": 3}
-    assert ignored == 1
+    ctx = IngestContext(layout, mirror, 1, QUIET)
+    src.download(ctx)
+    report = src.ingest(ctx, "000")
+    assert report.actions == {"copied": 1, "quarantined": 3} and report.quarantine_reasons == {"unsafe_path": 3}
+    assert report.details["members_outside_image_folders"] == 1
     assert [p.name for p in layout.data_root.parent.rglob("*outside*")] == []
 
 
 def test_parallel_workers_match_single_process(tmp_path, layout):
     members = {f"pics/{i}.jpg": _jpeg(i) for i in range(150)}
     src, mirror = _zip_source(tmp_path, members)
-    src.download(layout, mirror, QUIET)
-    report, _ = src.ingest_shard(layout, 0, workers=2, log=QUIET)
+    src.download(IngestContext(layout, mirror, 2, QUIET))
+    report = src.ingest(IngestContext(layout, mirror, 2, QUIET), "000")
     assert report.images == 150 and report.actions["copied"] == 150
 
 
@@ -174,10 +180,10 @@ import sys
 from pathlib import Path
 from pipeline.layout import Layout
 from pipeline.sources.remote import RemoteFile
+from pipeline.sources.base import IngestContext
 from pipeline.sources.zip_images import ZipImageSource
 src = ZipImageSource("pics", (RemoteFile("https://example.org/pics.zip"),), ("pics/",), 1, 0)
-layout = Layout.at(sys.argv[1])
-src.ingest_shard(layout, 0, workers=1, log=lambda _: None)
+src.ingest(IngestContext(Layout.at(sys.argv[1]), None, 1, lambda _: None), "000")
 """
 
 
@@ -185,7 +191,7 @@ src.ingest_shard(layout, 0, workers=1, log=lambda _: None)
 def test_killed_run_leaves_no_partial_output_and_completes_on_rerun(tmp_path, layout):
     members = {f"pics/{i}.jpg": _jpeg(i, (1024, 768)) for i in range(400)}
     src, mirror = _zip_source(tmp_path, members)
-    src.download(layout, mirror, QUIET)
+    src.download(IngestContext(layout, mirror, 1, QUIET))
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(layout.data_root)], cwd=Path(__file__).parents[2])
     folder = layout.data_root / "pics" / "pics"
     deadline = time.monotonic() + 120
@@ -198,7 +204,7 @@ def test_killed_run_leaves_no_partial_output_and_completes_on_rerun(tmp_path, la
     assert not (layout.tables("pics") / "images" / "000.parquet").exists()
     for p in done_before:  # everything under a final name is complete
         Image.open(p).load()
-    report, _ = src.ingest_shard(layout, 0, workers=1, log=QUIET)
+    report = src.ingest(IngestContext(layout, None, 1, QUIET), "000")
     assert not report.reused and report.images == 400 and report.actions["copied"] == 400
     assert len(list(folder.glob("*.jpg"))) == 400
     assert not layout.staging("pics", "000").exists()

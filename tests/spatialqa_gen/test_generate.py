@@ -1,6 +1,7 @@
 """Scene pool on disk, shard outputs (contract, facts, idempotence, audit) and the Dagster asset."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -12,10 +13,18 @@ from PIL import Image
 
 from pipeline.layout import Layout
 from pipeline.records import check_record, exists_under
-from spatialqa_gen.audit import audit_shard
-from spatialqa_gen.generate import (ExactPerception, GenerateConfig, coco_tasks, part_paths, plan, run_shard,
-                                    scene_pool_tasks)
-from spatialqa_gen.scene_pool import SCENES, read_scene_pool, write_scene_pool
+from spatialqa_gen.check import check_shard
+from spatialqa_gen.generate import (GenerateConfig, coco_tasks, generate_shard, part_paths, plan, run_shard,
+                                    scene_pool_tasks, shard_step)
+from spatialqa_gen.perception import ExactPerception, PerceptionSpec
+from spatialqa_gen.scene_pool import SCENES, read_scene_pool, scene_pool_index, write_scene_pool
+
+EXACT = PerceptionSpec(exact=True)
+
+
+def _run(pool: Path, tasks: list, layout: Layout, key: str, config: GenerateConfig):
+    step = shard_step(layout, key, tasks, config, EXACT, [scene_pool_index(pool)])
+    return run_shard(tasks, ExactPerception, layout, step, config)
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +59,12 @@ def test_shards_are_valid_auditable_and_idempotent(pool: Path, tmp_path: Path) -
     assert plan(scene_pool_tasks(pool), config) == shards  # deterministic
     total = 0
     for key, tasks in shards.items():
-        report = run_shard(tasks, ExactPerception(), layout, key, config)
+        report = _run(pool, tasks, layout, key, config)
         conv, facts = part_paths(layout, key)
-        audit = audit_shard(conv, facts, layout.data_root)
+        audit = check_shard(conv, facts, layout.data_root)
         assert audit.ok and audit.turns == report.pairs and audit.records == report.records == len(tasks)
         total += report.pairs
-        again = run_shard(tasks, ExactPerception(), layout, key, config)
+        again = _run(pool, tasks, layout, key, config)
         assert again.skipped and again.pairs == report.pairs and again.per_category == report.per_category
     assert total == 24
     records = pq.read_table(layout.tables("spatialqa") / "conversations.parquet").to_pylist()
@@ -68,10 +77,26 @@ def test_shards_are_valid_auditable_and_idempotent(pool: Path, tmp_path: Path) -
     assert facts.num_rows == 24 and set(facts.column("frame").to_pylist()) == {"ransac"}
 
 
+def test_shard_is_redone_when_its_plan_config_or_pool_change(pool: Path, tmp_path: Path) -> None:
+    """The step contract: same inputs -> reused; another seed (a new plan), another config or a changed
+    pool -> regenerated, never the stale shard."""
+    layout = Layout.at(tmp_path / "data", tmp_path / "tables", tmp_path / "cache")
+    config = GenerateConfig(target_pairs=8, pairs_per_image=4, num_shards=1)
+    first = generate_shard(layout, "000", EXACT, config, scene_pool=pool)
+    assert not first.skipped and generate_shard(layout, "000", EXACT, config, scene_pool=pool).skipped
+    assert not generate_shard(layout, "000", EXACT, replace(config, seed=1), scene_pool=pool).skipped
+    fewer = generate_shard(layout, "000", EXACT, replace(config, pairs_per_image=2), scene_pool=pool)
+    assert not fewer.skipped and fewer.pairs <= 2 * fewer.records
+    other = tmp_path / "other_pool"
+    write_scene_pool(other, 8, seed=71)
+    changed = generate_shard(layout, "000", EXACT, replace(config, pairs_per_image=2), scene_pool=other)
+    assert not changed.skipped
+
+
 def test_audit_catches_an_answer_that_does_not_match_its_fact(pool: Path, tmp_path: Path) -> None:
     layout = Layout.at(tmp_path / "data", tmp_path / "tables", tmp_path / "cache")
     config = GenerateConfig(target_pairs=8, pairs_per_image=4, num_shards=1)
-    run_shard(plan(scene_pool_tasks(pool), config)["000"], ExactPerception(), layout, "000", config)
+    _run(pool, plan(scene_pool_tasks(pool), config)["000"], layout, "000", config)
     conv, facts = part_paths(layout, "000")
     rows = pq.read_table(facts).to_pylist()
     i = next(i for i, r in enumerate(rows) if r["said"] is not None and r["category"] != "direction")
@@ -79,7 +104,7 @@ def test_audit_catches_an_answer_that_does_not_match_its_fact(pool: Path, tmp_pa
                                                                   "big_small", "tall_short", "wide_thin") \
         else rows[i]["said"] * 1.5
     pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(facts)), facts)
-    audit = audit_shard(conv, facts, layout.data_root)
+    audit = check_shard(conv, facts, layout.data_root)
     assert not audit.ok and len(audit.mismatches) == 1
 
 
@@ -106,17 +131,15 @@ def test_coco_instances_table_to_named_regions(pool: Path, tmp_path: Path) -> No
     assert table_box == (100.0, 250.0, 500.0, 450.0)
 
 
-def test_dagster_asset_on_the_scene_pool(pool: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dagster_asset_on_the_scene_pool(pool: Path, tmp_path: Path) -> None:
     from assets.resources import Workspace
-    from assets.spatialqa import defs, spatialqa, spatialqa_partition_keys
+    from assets.spatialqa import spatialqa_asset
 
-    monkeypatch.setenv("SPATIALMIX_SCENE_POOL", str(pool))
     ws = Workspace(data_root=str(tmp_path / "data"), tables_root=str(tmp_path / "tables"),
-                   cache_root=str(tmp_path / "cache"))
-    merged = dg.Definitions.merge(defs, dg.Definitions(resources={"workspace": ws}))  # as the lead binds it
-    assert dg.AssetKey("spatialqa") in merged.resolve_asset_graph().get_all_asset_keys()
+                   cache_root=str(tmp_path / "cache"), scene_pool=str(pool))
+    spatialqa = spatialqa_asset(shards=8)
     pairs = 0
-    for key in spatialqa_partition_keys():
+    for key in spatialqa.partitions_def.get_partition_keys():
         result = dg.materialize([spatialqa], partition_key=key, resources={"workspace": ws},
                                 run_config={"ops": {"spatialqa": {"config": {"target_pairs": 32}}}})
         assert result.success
@@ -128,11 +151,11 @@ def test_dagster_asset_on_the_scene_pool(pool: Path, tmp_path: Path, monkeypatch
     assert pairs == 32
 
 
-def test_dagster_asset_real_mode_needs_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dagster_asset_real_mode_needs_its_inputs(tmp_path: Path) -> None:
     from assets.resources import Workspace
-    from assets.spatialqa import spatialqa
+    from assets.spatialqa import spatialqa_asset
 
-    monkeypatch.delenv("SPATIALMIX_SCENE_POOL", raising=False)
+    spatialqa = spatialqa_asset(shards=8)
     ws = Workspace(data_root=str(tmp_path / "data"), tables_root=str(tmp_path / "tables"),
                    cache_root=str(tmp_path / "cache"))
     result = dg.materialize([spatialqa], partition_key="000", resources={"workspace": ws}, raise_on_error=False)

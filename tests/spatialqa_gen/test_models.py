@@ -13,8 +13,10 @@ import torch
 from PIL import Image
 
 from pipeline.layout import Layout
-from spatialqa_gen.audit import audit_shard
-from spatialqa_gen.generate import GenerateConfig, ModelPerception, part_paths, plan, run_shard, scene_pool_tasks
+from spatialqa_gen.check import check_shard
+from spatialqa_gen.generate import GenerateConfig, part_paths, plan, run_shard, scene_pool_tasks, shard_step
+from spatialqa_gen.perception import ModelPerception, PerceptionSpec
+from spatialqa_gen.scene_pool import scene_pool_index
 from spatialqa_gen.models import DepthAnythingEstimator, DepthProEstimator, SamMasker, focal_from_exif
 from spatialqa_gen.scene_pool import write_scene_pool
 
@@ -112,13 +114,15 @@ def test_shard_end_to_end_with_tiny_models(tmp_path: Path, depth) -> None:
     # as real images: the scene's exact depth and masks are dropped, the models provide them
     tasks = [replace(t, scene=None) for t in plan(scene_pool_tasks(tmp_path / "pool"), config)["000"]]
     layout = Layout.at(tmp_path / "data", tmp_path / "tables", tmp_path / "cache")
-    report = run_shard(tasks, ModelPerception(SamMasker(tiny_sam()), depth()), layout, "000", config)
+    step = shard_step(layout, "000", tasks, config, PerceptionSpec(sam_checkpoint="tiny"),
+                      [scene_pool_index(tmp_path / "pool")])
+    report = run_shard(tasks, lambda: ModelPerception(SamMasker(tiny_sam()), depth()), layout, step, config)
     # random weights give arbitrary masks and depth: every image is either a valid record or a counted rejection
     assert report.records + sum(report.rejections.values()) == len(tasks) == 4
     assert report.records > 0  # seeded weights: the lifting, frame and QA stages did run
     conv, facts = part_paths(layout, "000")
     assert pq.read_metadata(conv).num_rows == report.records
-    assert audit_shard(conv, facts, layout.data_root).ok
+    assert check_shard(conv, facts, layout.data_root).ok
 
 
 def test_owlv2_detector_regions_from_a_tiny_model(tmp_path: Path) -> None:

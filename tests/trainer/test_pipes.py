@@ -9,7 +9,9 @@ import orjson
 import pytest
 
 from assets.resources import Workspace
-from assets.training import defs, finetune, train, train_on_new_mixture
+from assets.graph import build_definitions
+from assets.settings import Settings
+from assets.training import finetune, train, train_on_new_mixture
 from trainer.synthetic import write_synthetic_mixture
 
 
@@ -58,6 +60,6 @@ def test_training_only_starts_on_purpose() -> None:
     assert dg.AssetKey("mixture") in finetune.asset_deps[dg.AssetKey("finetune")]
     assert finetune.op.pool == "gpu"
     assert train_on_new_mixture.default_status == dg.DefaultSensorStatus.STOPPED
-    bound = dg.Definitions.merge(defs, dg.Definitions(resources={"workspace": Workspace()}))
+    bound = build_definitions(Settings())
     assert bound.resolve_job_def("train").graph.node_names() == ["finetune"]
     assert train.name == "train"

@@ -14,7 +14,7 @@ from spatialqa_gen.qa import parse_answer
 
 
 @dataclass
-class AuditReport:
+class ShardCheck:
     records: int = 0
     turns: int = 0
     contract: Counter = field(default_factory=Counter)       # rejection reason -> records
@@ -31,8 +31,8 @@ def _same(parsed: float | None, said: float | None) -> bool:
     return math.isclose(parsed, said, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def audit_shard(conversations: Path, facts: Path, data_root: Path, max_listed: int = 20) -> AuditReport:
-    rep = AuditReport()
+def check_shard(conversations: Path, facts: Path, data_root: Path, max_listed: int = 20) -> ShardCheck:
+    rep = ShardCheck()
     exists = exists_under(data_root)
     turns_by_record: dict[str, list[dict]] = {}
     for row in pq.read_table(conversations).to_pylist():

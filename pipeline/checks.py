@@ -28,7 +28,7 @@ def _check_image(args: tuple[Path, str, str]) -> str | None:
     return None
 
 
-def verify_manifest_images(data_root: Path, manifest: Path, workers: int = 0) -> tuple[int, list[str]]:
+def check_manifest_images(data_root: Path, manifest: Path, workers: int = 0) -> tuple[int, list[str]]:
     """Fully decode every image a manifest says was written; return (checked, problems)."""
     t = pq.read_table(manifest, columns=["path", "sha256"]).to_pydict()
     jobs = [(data_root, p, s) for p, s in zip(t["path"], t["sha256"]) if p]
@@ -41,7 +41,7 @@ def verify_manifest_images(data_root: Path, manifest: Path, workers: int = 0) ->
     return len(jobs), problems
 
 
-def verify_conversations(data_root: Path, table: Path) -> tuple[int, dict[str, int]]:
+def check_conversations(data_root: Path, table: Path) -> tuple[int, dict[str, int]]:
     """Re-apply the record contract to a written conversation table; return (rows, violations by reason)."""
     t = pq.read_table(table, columns=["id", "image", "conversations"]).to_pydict()
     exists = exists_under(data_root)

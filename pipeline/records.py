@@ -1,4 +1,4 @@
-"""The conversation record contract (DESIGN.md): one function decides whether a record is valid.
+"""The conversation record contract (docs/architecture.md): one function decides whether a record is valid.
 
 Rules, each a named rejection reason: turns alternate human/gpt starting with human; no empty turn;
 an image sample has exactly one `<image>` token at the start of the first human turn; a text-only

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pipeline.layout import Layout
 from pipeline.mixture.merge import build
-from pipeline.recipe import load as load_recipe
+from pipeline.recipe import check_sources, load as load_recipe
+from pipeline.sources.registry import component_tables
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,13 +15,13 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Merge, validate and export a training mixture from a recipe.")
     p.add_argument("--recipe", default="recipes/spatial_llava.toml")
     p.add_argument("--data-root", default=None,
-                   help="LLaVA image folder (default: $SPATIALMIX_DATA_ROOT or playground/data)")
+                   help="LLaVA image folder (default: playground/data)")
     p.add_argument("--tables-root", default=None)
     p.add_argument("--out", default=None, help="output folder (default: <data_root>/../mixtures/<name>)")
     p.add_argument("--no-image-check", action="store_true", help="skip the image-existence rule")
     p.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
     args = p.parse_args(argv)
-    report = build(load_recipe(args.recipe), Layout.at(args.data_root, args.tables_root),
+    report = build(check_sources(load_recipe(args.recipe), component_tables()), Layout.at(args.data_root, args.tables_root),
                    Path(args.out) if args.out else None, check_images=not args.no_image_check,
                    force=args.force, log=print)
     m = report.manifest

@@ -70,3 +70,10 @@ def test_a_registered_source_is_everywhere(registered, tmp_path: Path, monkeypat
     assert len(list((tmp_path / "data" / "toys" / "toys").glob("*.jpg"))) == 5
     rows = sum(pq.read_metadata(m).num_rows for m in (tmp_path / "tables" / "toys" / "images").glob("*.parquet"))
     assert rows == 5
+
+
+def test_architecture_doc_shows_the_current_asset_graph() -> None:
+    from scripts.asset_graph import mermaid
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    assert "```mermaid\n" + mermaid() + "\n```" in doc, "regenerate with: python scripts/asset_graph.py"

@@ -39,9 +39,12 @@ def _gql(url: str, query: str, variables: dict | None = None) -> dict:
 
 @pytest.mark.slow
 def test_dagster_dev_serves_the_graph_and_runs_a_source(tmp_path, dagster_home, sample_mirror):
+    from assets.settings import Settings, save_settings
+
     port = _free_port()
-    env = dict(os.environ, DAGSTER_HOME=str(dagster_home), SPATIALMIX_MIRROR=str(sample_mirror),
-               SPATIALMIX_DATA_ROOT=str(tmp_path / "data"), SPATIALMIX_WORKERS="1")
+    # what `dagster dev` reads: the instance's settings file (as `spatialmix run-sample` writes it)
+    save_settings(dagster_home, Settings(data_root=str(tmp_path / "data"), mirror=str(sample_mirror), workers=1))
+    env = dict(os.environ, DAGSTER_HOME=str(dagster_home))
     log = open(tmp_path / "dev.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
                              "-p", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

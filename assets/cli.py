@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from evaluation.cli import add_judge_parser
 from sample.server import MirrorServer
 from sample.mirror import write_sample_mirror
 from spatialqa_gen.scene_pool import write_scene_pool
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--skip", nargs="*", default=[], help="asset names not to materialize")
     p.set_defaults(func=cmd_run_sample)
+
+    add_judge_parser(sub)
 
     p = sub.add_parser("ui", help="open `dagster dev` on the project's instance")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -170,7 +170,7 @@ def our_category(source: str, question: str) -> tuple[str, str] | None:
         if category in QUALITATIVE:
             return category, "yes_no" if form == "predicate" else "choice"
     if category in QUALITATIVE:
-        which = re.match(r"^\s*(?:which|who)\b|,\s*which\b", question, re.IGNORECASE)
+        which = re.search(r"^\s*(?:which|who)\b|,\s*which\b", question, re.IGNORECASE)
         return category, "choice" if which else "yes_no"
     return category, KINDS[category][0]
 

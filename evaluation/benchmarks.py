@@ -112,7 +112,7 @@ def _turns(row: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def _region_text(question: str) -> str:
+def region_text(question: str) -> str:
     """'<image>\\nIs <mask> <depth> left of <mask>?' -> 'Is Region [0] left of Region [1]?'"""
     question = re.sub(r"<image>\s*", "", question).replace("<depth>", "")
     count = iter(range(1000))
@@ -141,7 +141,7 @@ def resolve_fields(columns: list[str]) -> Fields:
     def question(row: dict) -> str | None:
         text = _first(row, _QUESTION)
         turns = _turns(row)
-        return _region_text(text or (turns[0]["value"] if turns else ""))
+        return region_text(text or (turns[0]["value"] if turns else ""))
 
     def answer(row: dict) -> str | None:
         turns = _turns(row)

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from evaluation.benchmarks import region_text
 from evaluation.rendered import HELDOUT_SEED
 from pipeline.atomic import write_bytes, write_text
 from spatialqa_gen.accuracy import truth_facts
@@ -117,9 +118,7 @@ def _records(scenes: int, rng: random.Random) -> tuple[list[dict], dict[str, byt
 
 def _record(record_id: str, question: str, answer: str, qa_type: str, category: str, info: dict,
             bbox: list[list[float]]) -> dict:
-    count = iter(range(10))
-    text_q = question.replace("<mask>", "{}").format(*(f"Region [{next(count)}]" for _ in range(question.count("<mask>"))))
-    return {"id": record_id, "image_info": info, "text_q": text_q,
+    return {"id": record_id, "image_info": info, "text_q": region_text(question),
             "conversations": [{"from": "human", "value": f"<image>\n{question}"}, {"from": "gpt", "value": answer}],
             "qa_info": {"type": qa_type, "category": category}, "bbox": bbox}
 

@@ -42,7 +42,8 @@ class GenerationConfig:
     revision: str | None = None  # hub revision of the checkpoint (a commit pins it)
 
     def key(self) -> dict[str, Any]:
-        """What changes the answers (batching does not with left padding; kept for a clean cache)."""
+        """Everything, batch size included: in bf16 a batch's padding can move the last bits of the
+        logits, so answers are only reused from the same batching."""
         return asdict(self)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from evaluation.judge import judge
-from evaluation.relations import mentions
+from evaluation.relations import asked_polarity, mentions
 from evaluation.rendered import HELDOUT_SEED, check_disjoint, rendered_benchmark, scene_items
 from spatialqa_gen.accuracy import truth_facts
 from spatialqa_gen.facts import clock_hour, measure
@@ -26,13 +26,14 @@ def test_truths_are_the_true_geometry() -> None:
             assert item.truth.value == pytest.approx(measure(item.category, a, b), abs=1e-4)
         elif item.truth.kind == "clock":
             assert item.truth.value == clock_hour(measure("direction", *objects))
-        else:
-            a_more = measure(item.category, *objects) > 0
+        else:  # option 0 has more of the quantity iff the fact is positive; the question asks for more or less
+            first_has_more = measure(item.category, *objects) > 0
+            asks_more = asked_polarity(item.question, item.category) > 0
             if item.truth.kind == "choice":
+                assert item.truth.value == (0 if first_has_more == asks_more else 1), item.question
                 assert len(mentions(item.answer, item.truth.options)) == 1
             else:
-                assert item.truth.value in (0.0, 1.0)
-            assert a_more in (True, False)
+                assert item.truth.value == float(first_has_more == asks_more), item.question
         assert judge(item.category, item.truth, item.answer, item.question).correct, item
 
 

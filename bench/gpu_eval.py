@@ -61,7 +61,8 @@ def random_llava(dry: bool, device: str, dtype: torch.dtype) -> LoadedModel:
     return LoadedModel(model, processor, device)
 
 
-def answer_all(loaded: LoadedModel, questions: list[str], pictures: list, batch: int, max_new: int) -> tuple[float, int]:
+def answer_all(loaded: LoadedModel, questions: list[str], pictures: list, batch: int,
+               max_new: int) -> tuple[float, int]:
     """(seconds, new tokens) to answer every question in batches of `batch` (after one warm-up batch)."""
     generate(loaded, questions[:batch], pictures[:batch], max_new)
     if loaded.device.startswith("cuda"):

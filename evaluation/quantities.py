@@ -33,12 +33,14 @@ _UNITS: tuple[tuple[str, float], ...] = (
     (r"inch(?:es)?|in(?=\s*(?:[.,;:!?)]|$|tall|wide|high|long|deep|thick|away|apart))|\"|″|”", 0.0254),
 )
 UNIT = "|".join(f"(?:{form})" for form, _ in _UNITS)
-_UNIT_WORDS = r"(?:kilomet(?:er|re)s?|centimet(?:er|re)s?|millimet(?:er|re)s?|met(?:er|re)s?|yards?|feet|foot|inch(?:es)?)"
+_UNIT_WORDS = (r"(?:kilomet(?:er|re)s?|centimet(?:er|re)s?|millimet(?:er|re)s?|met(?:er|re)s?|yards?|feet|foot"
+               r"|inch(?:es)?)")
 _END = r"(?![\w'])"  # a unit ends at a word boundary (also after the symbols ' and ")
 
 _RANGE = re.compile(
     rf"(?:between\s+(?P<a1>{NUMBER})\s*(?P<ua1>{UNIT})?{_END}\s+and\s+(?P<b1>{NUMBER})\s*-?\s*(?P<ub1>{UNIT}){_END})"
-    rf"|(?:(?P<a2>{NUMBER})\s*(?P<ua2>{UNIT})?{_END}\s*(?:-|–|—|to)\s*(?P<b2>{NUMBER})\s*-?\s*(?P<ub2>{UNIT}){_END})",
+    rf"|(?:(?P<a2>{NUMBER})\s*(?P<ua2>{UNIT})?{_END}\s*(?:-|–|—|to)\s*"
+    rf"(?P<b2>{NUMBER})\s*-?\s*(?P<ub2>{UNIT}){_END})",
     re.IGNORECASE)
 _INCH = r"(?:inch(?:es)?|in\b|\"|″|”)"
 _FEET_INCHES = re.compile(
@@ -46,7 +48,8 @@ _FEET_INCHES = re.compile(
     rf"|['′]\s*(?P<inch2>{NUMBER})\s*{_INCH}?)", re.IGNORECASE)
 _SINGLE = re.compile(rf"(?<![\w.])(?P<n>{NUMBER})\s*-?\s*(?P<u>{UNIT}){_END}", re.IGNORECASE)
 # a number without a unit: only before the end of a clause or a dimension word ("about 2.", "3 apart")
-_BARE = re.compile(rf"(?<![\w.\[#])(?P<n>{NUMBER})(?=\s*(?:[.,;:!?)]|$|(?:tall|wide|high|long|deep|away|apart|across)\b))")
+_BARE = re.compile(rf"(?<![\w.\[#])(?P<n>{NUMBER})"
+                   r"(?=\s*(?:[.,;:!?)]|$|(?:tall|wide|high|long|deep|away|apart|across)\b))")
 
 # The words that name each asked quantity, to pick the right length when an answer states several.
 QUANTITY_WORDS: dict[str, tuple[str, ...]] = {
@@ -95,7 +98,8 @@ def spelled_to_digits(text: str) -> str:
                       lambda m, v=value: f"{float(m.group(1)) + v:g}{m.group(2)}", text, flags=re.I)
         text = re.sub(rf"(\d+(?:\.\d+)?)\s+and\s+an?\s+{word}\b",
                       lambda m, v=value: f"{float(m.group(1)) + v:g}", text, flags=re.I)
-        text = re.sub(rf"\b(?:an?\s+)?{word}\s+(?:(?:of\s+)?an?\s+)?(?={_UNIT_WORDS}\b)", f"{value:g} ", text, flags=re.I)
+        text = re.sub(rf"\b(?:an?\s+)?{word}\s+(?:(?:of\s+)?an?\s+)?(?={_UNIT_WORDS}\b)", f"{value:g} ", text,
+                      flags=re.I)
     text = re.sub(r"(\d+)\s+(\d+)/(\d+)", lambda m: f"{int(m.group(1)) + int(m.group(2)) / int(m.group(3)):g}", text)
     text = re.sub(r"(?<![\d/])(\d+)/(\d+)(?![\d/])", lambda m: f"{int(m.group(1)) / int(m.group(2)):g}", text)
     return re.sub(rf"\b(?:a|an)\s+(?={_UNIT_WORDS}\b)", "1 ", text, flags=re.IGNORECASE)
@@ -154,8 +158,8 @@ def length_metres(text: str, category: str) -> float | None:
 _HOUR_WORDS = {w: i for i, w in enumerate(_SMALL) if 1 <= i <= 12}
 _HOUR = r"\d{1,2}|" + "|".join(sorted(_HOUR_WORDS, key=len, reverse=True))
 _OCLOCK = r"o\s*['’`´]?\s*-?\s*clock"
-_CLOCK_RANGE = re.compile(rf"\b(?:between\s+)?(?P<a>{_HOUR})(?:\s*{_OCLOCK})?\s*(?:-|–|to|and|or)\s*(?P<b>{_HOUR})\s*{_OCLOCK}",
-                          re.IGNORECASE)
+_CLOCK_RANGE = re.compile(rf"\b(?:between\s+)?(?P<a>{_HOUR})(?:\s*{_OCLOCK})?\s*(?:-|–|to|and|or)\s*"
+                          rf"(?P<b>{_HOUR})\s*{_OCLOCK}", re.IGNORECASE)
 _CLOCK = re.compile(rf"\b(?P<h>{_HOUR})\s*(?::(?P<m>\d{{2}}))?\s*{_OCLOCK}|\b(?P<h2>\d{{1,2}}):(?P<m2>\d{{2}})\b",
                     re.IGNORECASE)
 _DEGREES = re.compile(r"(?P<d>\d+(?:\.\d+)?)\s*(?:°|degrees?)\s*(?:to\s+(?:the\s+|your\s+)?|towards?\s+the\s+)?"

@@ -104,7 +104,8 @@ def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return begin, after.start() if after else len(text)
 
 
-def statements(text: str, category: str, options: tuple[str, ...], default_subject: int | None = None) -> list[Statement]:
+def statements(text: str, category: str, options: tuple[str, ...],
+               default_subject: int | None = None) -> list[Statement]:
     """Every relation of `category` that `text` states about the options (see the module docstring)."""
     named = mentions(text, options)
     found: list[tuple[int, Statement]] = []

@@ -31,7 +31,8 @@ BENCHMARK = "rendered_heldout"
 # about (+1: "does A have more", -1: "less").
 QUALITATIVE_QUESTIONS: dict[str, tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]] = {
     "left_right": ((("Is {A} to the left of {B}?", 1), ("From the camera's viewpoint, is {A} right of {B}?", -1)),
-                   (("Which is more to the left, {A} or {B}?", 1), ("Between {A} and {B}, which is further right?", -1))),
+                   (("Which is more to the left, {A} or {B}?", 1),
+                    ("Between {A} and {B}, which is further right?", -1))),
     "above_below": ((("Is {A} higher than {B}?", 1), ("Is {A} below {B}?", -1)),
                     (("Which sits higher, {A} or {B}?", 1), ("Which is lower, {A} or {B}?", -1))),
     "behind_front": ((("Is {A} behind {B}?", 1), ("Is {A} closer to the camera than {B}?", -1)),
@@ -72,7 +73,8 @@ def _qualitative(category: str, a: ObjectFacts, b: ObjectFacts, rng: np.random.G
         return template.format(A=A, B=B), Truth("yes_no", float(holds), (A, B)), "Yes." if holds else "No."
     template, sign = which_forms[int(rng.integers(len(which_forms)))]
     index = 0 if a_more == (sign > 0) else 1
-    return template.format(A=A, B=B), Truth("choice", float(index), (A, B)), f"{(A, B)[index][:1].upper()}{(A, B)[index][1:]}."
+    picked = (A, B)[index]
+    return template.format(A=A, B=B), Truth("choice", float(index), (A, B)), f"{picked[:1].upper()}{picked[1:]}."
 
 
 def _quantitative(category: str, a: ObjectFacts, b: ObjectFacts | None) -> tuple[str, Truth, str]:

@@ -112,7 +112,8 @@ def _records(scenes: int, rng: random.Random) -> tuple[list[dict], dict[str, byt
         {**predicate, "id": "unknown_category", "qa_info": {"type": "quantitative", "category": "count_data"}},
         {**predicate, "id": "answer_unreadable",
          "conversations": [predicate["conversations"][0], {"from": "gpt", "value": "I am not sure."}]},
-        {**predicate, "id": "image_missing", "image_info": {**predicate["image_info"], "file_path": "rendered/missing.jpg"}},
+        {**predicate, "id": "image_missing",
+         "image_info": {**predicate["image_info"], "file_path": "rendered/missing.jpg"}},
     ], images
 
 
@@ -149,7 +150,8 @@ def write_spatialrgpt_bench_sample(repo: Path, seed: int = 0, scenes: int = 2) -
             for r in records]
     write_bytes(repo / "data" / "val-00000-of-00001.parquet", _parquet(rows, SRGPT_FEATURES))
     write_text(repo / "README.md", "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: val\n"
-                                   "    path: data/val-*\n---\nSample of a8cheng/SpatialRGPT-Bench (rendered scenes).\n")
+                                   "    path: data/val-*\n---\nSample of a8cheng/SpatialRGPT-Bench "
+                                   "(rendered scenes).\n")
 
 
 def write_spatial_relation_eval_sample(repo: Path, seed: int = 1, scenes: int = 2) -> None:

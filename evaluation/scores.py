@@ -47,7 +47,8 @@ class Scores:
     unparseable_ids: list[str]
 
     def to_json(self) -> dict:
-        return {"categories": {c: asdict(s) for c, s in self.categories.items()}, "unparseable_ids": self.unparseable_ids}
+        return {"categories": {c: asdict(s) for c, s in self.categories.items()},
+                "unparseable_ids": self.unparseable_ids}
 
     @classmethod
     def from_json(cls, data: dict) -> "Scores":

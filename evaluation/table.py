@@ -20,7 +20,7 @@ from PIL import Image
 
 from evaluation.judge import Truth
 from pipeline.atomic import write_bytes, write_table
-from pipeline.tables import REJECTIONS, to_table, with_fingerprint
+from pipeline.tables import REJECTIONS, to_table
 
 REGION = pa.struct([("label", pa.string()), ("box", pa.list_(pa.float64()))])  # box: x0 y0 x1 y1 pixels
 EVAL = pa.schema([
@@ -98,7 +98,8 @@ def write_eval_table(folder: Path, benchmark: str, items: list[EvalItem], reject
         [{"source": benchmark, "source_id": r.source_id, "reason": r.reason, "detail": r.detail} for r in rejected],
         REJECTIONS))
     table = to_table([item.row(benchmark) for item in items], EVAL)
-    write_table(folder / TABLE, with_fingerprint(table, _fingerprint(table), benchmark=benchmark))
+    meta = {"fingerprint": _fingerprint(table), "benchmark": benchmark}
+    write_table(folder / TABLE, table.replace_schema_metadata(meta))
     return folder / TABLE
 
 

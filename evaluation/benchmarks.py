@@ -263,4 +263,6 @@ def read_benchmark(rows: Iterable[dict[str, Any]], benchmark: str,
         seen.add(item_id)
         items.append(EvalItem(item_id, question, category, truth, answer, f"images/{item_id}{suffix}", data,
                               _regions(row), source_category, source_id))
+        if len(_turns(row)) > 2:  # SpatialRGPT-Bench has one QA pair per record; more would be a new shape
+            reject("extra_turns", f"kept the first QA pair of {len(_turns(row)) // 2}")
     return items, rejected

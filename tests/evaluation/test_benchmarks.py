@@ -86,3 +86,10 @@ def test_eval_table_round_trip_is_idempotent(tmp_path: Path, bench_samples: dict
     assert path.read_bytes() == before and read_eval_table(tmp_path)[1] == fingerprint
     with pytest.raises(ValueError, match="duplicate"):
         write_eval_table(tmp_path / "dupes", "sre", [items[0], EvalItem(**{**items[0].__dict__})], [])
+
+
+def test_further_qa_pairs_of_a_record_are_recorded_not_dropped(bench_samples: dict[str, Path]) -> None:
+    rows = list(rows_of(bench_samples["srgpt"] / "data" / "val-00000-of-00001.parquet"))[:1]
+    rows[0]["conversations"] = rows[0]["conversations"] * 2
+    items, rejected = read_benchmark(rows, "bench")
+    assert len(items) == 1 and [(r.reason, r.detail) for r in rejected] == [("extra_turns", "kept the first QA pair of 2")]

@@ -36,7 +36,7 @@ _YES = r"yes|yeah|yep|yup|correct|indeed|true|affirmative|certainly|absolutely|s
 _NO = r"no|nope|incorrect|not|false|negative|wrong|nah"
 _LEADING = re.compile(rf"^[\s\"'*(]*(?:(?P<yes>{_YES})|(?P<no>{_NO})|(?P<right>right)(?=\s*[,.!]|\s*$))\b",
                       re.IGNORECASE)
-_STATED = re.compile(rf"\b(?:answer|response)\s+is:?\s*[\"']?(?:(?P<yes>yes)|(?P<no>no))\b", re.IGNORECASE)
+_STATED = re.compile(r"\b(?:answer|response)\s+is:?\s*[\"']?(?:(?P<yes>yes)|(?P<no>no))\b", re.IGNORECASE)
 _HEDGE = re.compile(r"\b(?:sure|certain|possible|clear|able|enough information|determine|tell|"
                     r"cannot|can't|unclear|difficult)\b", re.IGNORECASE)
 

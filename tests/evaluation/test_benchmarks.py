@@ -92,4 +92,5 @@ def test_further_qa_pairs_of_a_record_are_recorded_not_dropped(bench_samples: di
     rows = list(rows_of(bench_samples["srgpt"] / "data" / "val-00000-of-00001.parquet"))[:1]
     rows[0]["conversations"] = rows[0]["conversations"] * 2
     items, rejected = read_benchmark(rows, "bench")
-    assert len(items) == 1 and [(r.reason, r.detail) for r in rejected] == [("extra_turns", "kept the first QA pair of 2")]
+    assert len(items) == 1
+    assert [(r.reason, r.detail) for r in rejected] == [("extra_turns", "kept the first QA pair of 2")]

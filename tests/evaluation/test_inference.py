@@ -88,4 +88,4 @@ def test_report_against_a_baseline_has_both_readme_tables(rendered_table: Path, 
     assert base.reused  # the same checkpoint and settings: evaluated once
     for _, title in QUALITATIVE_COLUMNS + QUANTITATIVE_COLUMNS:
         assert title in markdown
-    assert markdown.count(f"| finetuned (tiny) |") == 2 and markdown.count(f"| baseline (") == 2
+    assert markdown.count("| finetuned (tiny) |") == 2 and markdown.count("| baseline (") == 2

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from evaluation.cli import add_judge_parser
 from pipeline.sources.registry import SOURCES
 
 from .runner import StepResult, materialize_keys, open_instance
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", help="the data root whose instance to use (default ./playground/data)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_settings)
+
+    add_judge_parser(sub)
 
     p = sub.add_parser("ui", help="open `dagster dev` on the instance of the data root")
     p.add_argument("--data-root", help="the data root whose instance to open (default ./playground/data)")

@@ -1,0 +1,108 @@
+"""The deterministic judge: one answer against one ground truth, with SpatialRGPT-Bench's rules.
+
+Qualitative answers are right or wrong; a length is a success within +-25% of the truth (relative
+error |p - t| / t is kept for the mean); a clock direction within +-1 hour (hours off are kept).
+An answer that states nothing the rules can read is wrong and marked unparseable."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from evaluation.quantities import clock_hours, length_metres
+from evaluation.relations import choice, yes_no
+from spatialqa_gen.qa import CATEGORIES, QUALITATIVE
+
+DIRECTION = "direction"
+QUANTITATIVE = tuple(c for c in CATEGORIES if c not in QUALITATIVE)  # five lengths + direction
+LENGTHS = tuple(c for c in QUANTITATIVE if c != DIRECTION)
+LENGTH_TOLERANCE = 0.25
+CLOCK_TOLERANCE_H = 1.0
+
+# What the truth of each category is: qualitative -> yes_no or choice, lengths -> metres, direction -> clock.
+KINDS = {**{c: ("yes_no", "choice") for c in QUALITATIVE}, **{c: ("metres",) for c in LENGTHS},
+         DIRECTION: ("clock",)}
+
+
+@dataclass(frozen=True)
+class Truth:
+    kind: str                       # yes_no | choice | metres | clock
+    value: float                    # 1.0 yes / 0.0 no, the right option's index, metres, clock hour
+    options: tuple[str, ...] = ()   # the two objects a qualitative question names, in its order
+
+    def check(self, category: str) -> None:
+        if category not in KINDS:
+            raise ValueError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
+        if self.kind not in KINDS[category]:
+            raise ValueError(f"{category} truths are {' or '.join(KINDS[category])}, not {self.kind}")
+        if self.kind == "metres" and not 0 <= self.value < math.inf:
+            raise ValueError(f"a length must be a finite number >= 0 metres, got {self.value}")
+        if self.kind == "clock" and not 0 < self.value <= 12:
+            raise ValueError(f"a clock hour is in (0, 12], got {self.value}")
+        if self.kind == "choice" and (len(self.options) != 2 or self.value not in (0, 1)):
+            raise ValueError(f"a which-question has two options and the index of the right one, got "
+                             f"{self.options} / {self.value}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    correct: bool
+    parsed: float | None   # what the answer states, in the truth's terms; None = unparseable
+    error: float | None    # lengths: relative error; direction: hours off (0..6); else None
+
+    @property
+    def unparseable(self) -> bool:
+        return self.parsed is None
+
+
+def clock_difference(a: float, b: float) -> float:
+    d = abs(a - b) % 12
+    return min(d, 12 - d)
+
+
+def judge(category: str, truth: Truth, answer: str, question: str = "") -> Verdict:
+    """Score `answer` (free text) against `truth`; `question` lets statement answers to qualitative
+    questions ("A is to the right of B") be read against the relation it asks."""
+    truth.check(category)
+    if truth.kind == "yes_no":
+        said = yes_no(answer, category, question, truth.options)
+        return Verdict(said is not None and said == bool(truth.value), None if said is None else float(said), None)
+    if truth.kind == "choice":
+        picked = choice(answer, category, question, truth.options)
+        return Verdict(picked is not None and picked == truth.value, None if picked is None else float(picked), None)
+    if truth.kind == "clock":
+        hour = clock_hours(answer)
+        if hour is None:
+            return Verdict(False, None, None)
+        off = clock_difference(hour, truth.value)
+        return Verdict(off <= CLOCK_TOLERANCE_H, hour, off)
+    metres = length_metres(answer, category)
+    if metres is None:
+        return Verdict(False, None, None)
+    t = truth.value
+    ok = (1 - LENGTH_TOLERANCE) * t <= metres <= (1 + LENGTH_TOLERANCE) * t
+    error = abs(metres - t) / t if t > 0 else (0.0 if metres == 0 else float("inf"))
+    return Verdict(ok, metres, error)
+
+
+def truth_from_argument(category: str, text: str) -> Truth:
+    """The CLI's --truth: yes/no for the qualitative categories, metres for the lengths, a clock
+    hour 1-12 for direction. Raises ValueError with the expected form."""
+    if category not in KINDS:
+        raise ValueError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
+    word = text.strip().lower()
+    if category in QUALITATIVE:
+        if word not in ("yes", "no"):
+            raise ValueError(f"{category} needs --truth yes or no, got {text!r}")
+        return Truth("yes_no", 1.0 if word == "yes" else 0.0)
+    try:
+        value = float(word)
+    except ValueError:
+        raise ValueError(f"{category} needs a number ({'metres' if category in LENGTHS else 'clock hour 1-12'}), "
+                         f"got {text!r}") from None
+    if category == DIRECTION:
+        if value != int(value) or not 1 <= value <= 12:
+            raise ValueError(f"direction needs a clock hour 1-12, got {text!r}")
+        return Truth("clock", value)
+    truth = Truth("metres", value)
+    truth.check(category)
+    return truth

@@ -1,0 +1,182 @@
+"""Qualitative answers: yes/no, and which of two objects, read from free text with fixed rules.
+
+A qualitative question is about two objects A and B (its `options`, in the question's order) and one
+quantity (more to the left, higher, farther, bigger, taller, wider). Every relation phrase in a text
+is a statement "<subject> has more/less of it"; its subject is the nearest object named before it in
+the same clause, else the object named after it ("The taller one is B"; with "of"/"than" in between,
+that object is the comparison and the subject is the other one), else the question's subject ("It is
+taller"). "not"/"n't"/"never" between subject and phrase, or "less" right before it, flips it.
+Rules and limits: docs/evaluation.md."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ALT = "|".join
+# Per category: phrases saying the subject has MORE of the quantity (+1) or LESS (-1).
+LEXICON: dict[str, tuple[str, str]] = {
+    "left_right": (r"left(?:most)?", r"right(?:most)?"),
+    "above_below": (_ALT([r"above", r"higher(?: up)?", r"over", r"on top(?: of)?", r"atop", r"upper", r"up"]),
+                    _ALT([r"below", r"lower(?: down)?", r"under(?:neath)?", r"beneath", r"down", r"bottom"])),
+    "behind_front": (_ALT([r"behind", r"farther", r"further", r"more distant", r"far", r"back(?:ground)?",
+                           r"deeper"]),
+                     _ALT([r"in front", r"front", r"closer", r"nearer", r"near", r"foreground"])),
+    "big_small": (_ALT([r"bigger", r"larger", r"big", r"large", r"greater in size", r"huge", r"massive"]),
+                  _ALT([r"smaller", r"small", r"tinier", r"tiny", r"little"])),
+    "tall_short": (_ALT([r"taller", r"tall", r"greater height"]), _ALT([r"shorter", r"short"])),
+    "wide_thin": (_ALT([r"wider", r"wide", r"broader", r"broad", r"thicker", r"thick"]),
+                  _ALT([r"thinner", r"thin", r"narrower", r"narrow", r"slimmer", r"slim", r"skinnier"])),
+}
+_PHRASES = {c: ((re.compile(rf"\b(?:{more})\b", re.I), 1), (re.compile(rf"\b(?:{less})\b", re.I), -1))
+            for c, (more, less) in LEXICON.items()}
+_CLAUSE_END = re.compile(r"[.;!?](?=\s|$)|\b(?:but|while|whereas|however)\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b", re.IGNORECASE)
+_COMPARISON = re.compile(r"^\s*(?:[,;]\s*)?(?:of|than|from|to)\b", re.IGNORECASE)
+_YES = r"yes|yeah|yep|yup|correct|indeed|true|affirmative|certainly|absolutely|sure|definitely"
+_NO = r"no|nope|incorrect|not|false|negative|wrong|nah"
+_LEADING = re.compile(rf"^[\s\"'*(]*(?:(?P<yes>{_YES})|(?P<no>{_NO})|(?P<right>right)(?=\s*[,.!]|\s*$))\b",
+                      re.IGNORECASE)
+_STATED = re.compile(r"\b(?:answer|response)\s+is:?\s*[\"']?(?:(?P<yes>yes)|(?P<no>no))\b", re.IGNORECASE)
+_HEDGE = re.compile(r"\b(?:sure|certain|possible|clear|able|enough information|determine|tell|"
+                    r"cannot|can't|unclear|difficult)\b", re.IGNORECASE)
+
+
+
+
+def _region_ref(number: str) -> str:
+    """'Region [0]' as models also write it: 'region 0', 'Region[0]', 'Region #0', '<region0>'."""
+    return rf"<?\bregion\s*[\[#(]?\s*{number}(?!\d)\s*[\])]?>?"
+
+
+REGION_REF = re.compile(_region_ref(r"(\d+)"), re.IGNORECASE)
+
+
+def _object_pattern(option: str, others: list[str]) -> re.Pattern[str]:
+    """An option is named by its full name ("the red crate"), its head noun or its first word + "one"
+    when no other option shares them; "Region [i]" also as "region i", "Region[i]", "<region i>"."""
+    region = re.fullmatch(r"region\s*\[(\d+)\]", option.strip(), re.IGNORECASE)
+    if region:
+        return re.compile(_region_ref(region.group(1)), re.IGNORECASE)
+    name = re.sub(r"^(?:the|a|an)\s+", "", option.strip(), flags=re.IGNORECASE)
+    words = name.split()
+    other_words = [w.lower() for o in others for w in re.sub(r"^(?:the|a|an)\s+", "", o, flags=re.I).split()]
+    forms = [re.escape(name)]
+    if len(words) > 1 and words[-1].lower() not in other_words:
+        forms.append(re.escape(words[-1]))
+    if len(words) > 1 and words[0].lower() not in other_words:
+        forms.append(rf"{re.escape(words[0])}\s+(?:one|object|item|thing)")
+    return re.compile(rf"\b(?:{'|'.join(forms)})\b", re.IGNORECASE)
+
+
+def region_options(question: str) -> tuple[str, ...]:
+    """The distinct "Region [i]" references of a question, in order, as canonical option names."""
+    found = dict.fromkeys(f"Region [{m.group(1)}]" for m in REGION_REF.finditer(question))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class Mention:
+    option: int
+    start: int
+    end: int
+
+
+def mentions(text: str, options: tuple[str, ...]) -> list[Mention]:
+    """Where each option is named, in reading order (overlapping names of one option merged)."""
+    found: list[Mention] = []
+    for i, option in enumerate(options):
+        pattern = _object_pattern(option, [o for j, o in enumerate(options) if j != i])
+        for m in pattern.finditer(text):
+            if not any(f.start < m.end() and m.start() < f.end for f in found):
+                found.append(Mention(i, m.start(), m.end()))
+    return sorted(found, key=lambda f: f.start)
+
+
+@dataclass(frozen=True)
+class Statement:
+    subject: int  # option index
+    sign: int     # +1: the subject has more of the category's quantity, -1: less
+
+
+def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    begin = max((m.end() for m in _CLAUSE_END.finditer(text, 0, start)), default=0)
+    after = _CLAUSE_END.search(text, end)
+    return begin, after.start() if after else len(text)
+
+
+def statements(text: str, category: str, options: tuple[str, ...],
+               default_subject: int | None = None) -> list[Statement]:
+    """Every relation of `category` that `text` states about the options (see the module docstring)."""
+    named = mentions(text, options)
+    found: list[tuple[int, Statement]] = []
+    for pattern, sign in _PHRASES[category]:
+        for m in pattern.finditer(text):
+            if any(n.start < m.end() and m.start() < n.end for n in named):
+                continue  # part of an object's own name
+            begin, end = _clause_bounds(text, m.start(), m.end())
+            before = [n for n in named if begin <= n.start and n.end <= m.start()]
+            after = [n for n in named if m.end() <= n.start and n.end <= end]
+            if before:
+                subject, from_pos = before[-1].option, before[-1].end
+            elif after and _COMPARISON.match(text, m.end()) and len(options) == 2:
+                subject, from_pos = 1 - after[0].option, begin
+            elif after:
+                subject, from_pos = after[0].option, begin
+            elif default_subject is not None:
+                subject, from_pos = default_subject, begin
+            else:
+                continue
+            flipped = bool(_NEGATION.search(text, from_pos, m.start()))
+            flipped ^= bool(re.search(r"\bless\s+$", text[max(begin, m.start() - 6):m.start()], re.I))
+            found.append((m.start(), Statement(subject, -sign if flipped else sign)))
+    return [s for _, s in sorted(found, key=lambda f: f[0])]
+
+
+def sign_for_first(found: list[Statement]) -> int | None:
+    """+1 if the statements agree that option 0 has more, -1 if less; None if none or they conflict."""
+    signs = {s.sign if s.subject == 0 else -s.sign for s in found}
+    return signs.pop() if len(signs) == 1 else None
+
+
+def _leading_yes_no(answer: str) -> bool | None:
+    m = _LEADING.match(answer) or _STATED.search(answer)
+    if not m:
+        return None
+    if m.group("no"):
+        first_clause = re.split(r"[.;!?](?=\s|$)", answer, maxsplit=1)[0]
+        if m.group("no").lower() == "not" and _HEDGE.search(first_clause):
+            return None  # "Not sure", "Not possible to tell"
+        return False
+    if re.match(r"^\W*yes\s+and\s+no\b", answer, re.IGNORECASE):
+        return None
+    return True
+
+
+def yes_no(answer: str, category: str, question: str = "", options: tuple[str, ...] = ()) -> bool | None:
+    """The yes/no an answer gives to a yes/no question; a statement answer ("A is to the right of B")
+    is compared with the relation the question asks. None when it gives neither."""
+    marker = _leading_yes_no(answer)
+    if marker is not None or not (question and len(options) == 2):
+        return marker
+    asked = statements(question, category, options)
+    asked_sign = sign_for_first(asked)
+    if asked_sign is None:
+        return None
+    said = sign_for_first(statements(answer, category, options, default_subject=asked[0].subject))
+    return None if said is None else said == asked_sign
+
+
+def asked_polarity(question: str, category: str) -> int | None:
+    """+1 if a which-question asks for the one with more of the quantity ("Which is taller"), -1 for less."""
+    hits = sorted((m.start(), sign) for pattern, sign in _PHRASES[category] for m in pattern.finditer(question))
+    return hits[0][1] if hits else None
+
+
+def choice(answer: str, category: str, question: str, options: tuple[str, ...]) -> int | None:
+    """Which option (index) an answer picks for a which-question; None when it picks none or both."""
+    polarity = asked_polarity(question, category)
+    sign = sign_for_first(statements(answer, category, options))
+    if sign is not None and polarity is not None and len(options) == 2:
+        return 0 if sign == polarity else 1
+    named = {m.option for m in mentions(answer, options)}
+    return named.pop() if len(named) == 1 else None

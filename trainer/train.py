@@ -52,7 +52,7 @@ class Stage2Trainer(Trainer):
         self._local_tokens += inputs["attention_mask"].sum()
         outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
         vocab = None if self.profile.padded_vocab_softmax else self.base_vocab_size
-        if self.profile.global_token_mean:
+        if self.profile.global_token_mean and num_items_in_batch is not None:
             # The global batch's token count; x ranks undoes the gradient averaging across ranks.
             loss = causal_lm_loss(outputs.logits, inputs["labels"], vocab, num_items_in_batch)
             loss = loss * self.accelerator.num_processes

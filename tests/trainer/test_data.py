@@ -157,6 +157,7 @@ def mixture(tmp_path: Path) -> Path:
         {"id": "truncated", "image": "coco/train2017/truncated.jpg", "conversations": MULTI_TURN},
         {"id": "missing", "image": "coco/train2017/none.jpg", "conversations": MULTI_TURN},
         {"id": "malformed", "conversations": [{"from": "gpt", "value": "answer first"}]},
+        {"id": "eos", "conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Done.</s>More"}]},
     ]
     (tmp_path / "mix.json").write_bytes(orjson.dumps(records))
     return tmp_path / "mix.json"
@@ -171,14 +172,30 @@ def _dataset(path: Path, bad: BadSamples | None = None) -> MixtureDataset:
 
 def test_dataset_reports_bad_samples_and_keeps_going(mixture: Path, tmp_path: Path) -> None:
     ds = _dataset(mixture, BadSamples(tmp_path / "bad"))
-    assert len(ds) == 4 and dict(ds.bad.counts) == {"turns_not_alternating": 1}
+    assert len(ds) == 4 and dict(ds.bad.counts) == {"turns_not_alternating": 1, "llava_masking": 1}
     sample = ds[0]
     assert sample["pixel_values"].shape == (3, 56, 56)
     assert (sample["input_ids"] == ds.image_token_id).sum() == 16
     assert "pixel_values" not in ds[1]
     # Indexes 2 (truncated JPEG) and 3 (missing file) fall through to the next good sample.
     assert torch.equal(ds[2]["input_ids"], ds[3]["input_ids"]) and torch.equal(ds[3]["input_ids"], sample["input_ids"])
-    assert read_bad_samples(tmp_path / "bad") == {"image_unreadable": 1, "image_missing": 1, "turns_not_alternating": 1}
+    assert read_bad_samples(tmp_path / "bad") == {"image_unreadable": 1, "image_missing": 1,
+                                                  "turns_not_alternating": 1, "llava_masking": 1}
+
+
+def test_dataset_skips_what_llava_would_mask_entirely(tmp_path: Path) -> None:
+    """A tokenizer whose rounds do not add up the way LLaVA corrects for (non-legacy, but "USER:" one
+    token either way): LLaVA would train the two-round record with no label; it is counted instead."""
+    system = ["▁" + w for w in SYSTEM.split()]
+    tok = word_tokenizer([*system, "▁USER:", "USER:", "▁Hi?", "▁ASSISTANT:", "▁Hello.", "▁Bye?", "▁Bye.", "▁"])
+    one = [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]
+    records = [{"id": "two", "conversations": [*one, {"from": "human", "value": "Bye?"}, {"from": "gpt", "value": "Bye."}]},
+               {"id": "one", "conversations": one}]
+    (tmp_path / "mix.json").write_bytes(orjson.dumps(records))
+    ds = MixtureDataset(tmp_path / "mix.json", tmp_path, tok, tiny_image_processor(),
+                        tok.convert_tokens_to_ids("<image>"), 16, 2048, BadSamples(tmp_path / "bad"))
+    assert torch.equal(ds[0]["input_ids"], ds[1]["input_ids"])  # the two-round record falls through
+    assert read_bad_samples(tmp_path / "bad") == {"tokenization_mismatch": 1}
 
 
 def test_parquet_twin_reads_same_records(mixture: Path, tmp_path: Path) -> None:

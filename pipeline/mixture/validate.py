@@ -3,6 +3,7 @@ the image-existence check."""
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,19 @@ def _llava_masking_detail() -> pl.Expr:
     return pl.col("conversations").list.eval(detail.otherwise(None)).list.drop_nulls().list.first()
 
 
+# A record can break the masking rule only if some turn holds a control text or "ASSISTANT:" (the
+# separator's own "ASSISTANT:" has to come from the text); the exact rule then runs on those few.
+_SUSPECT = "|".join(re.escape(t) for t in (*CONTROL_TEXTS, ANSWER_SEPARATOR.strip()))
+
+
+def _llava_masking_details(conversations: pl.Series) -> pl.Series:
+    rows = pl.DataFrame({"conversations": conversations}).with_row_index("_i")
+    suspects = rows.filter(pl.col("conversations").list.eval(
+        pl.element().struct.field("value").str.contains(_SUSPECT)).list.any().fill_null(False))
+    details = suspects.select("_i", _masking=_llava_masking_detail())
+    return rows.select("_i").join(details, on="_i", how="left", maintain_order="left")["_masking"]
+
+
 def record_violations(df: pl.DataFrame) -> pl.DataFrame:
     """`contract_violations` without the image-existence rule: the contract, then the masking rule."""
     conv = pl.col("conversations")
@@ -143,7 +157,7 @@ def record_violations(df: pl.DataFrame) -> pl.DataFrame:
         _code=pl.col("_codes").list.get(pl.col("_bad").cast(pl.Int64), null_on_oob=True).fill_null(0),
         _tokens=conv.list.eval(value.str.count_matches(IMAGE_TOKEN, literal=True)).list.sum(),
         _speaker=conv.list.get(pl.col("_bad").cast(pl.Int64), null_on_oob=True).struct.field("from"),
-        _masking=_llava_masking_detail(),
+        _masking=_llava_masking_details(df["conversations"]),
     )
     bad_turn = pl.col("_bad").cast(pl.String)
     tokens = pl.col("_tokens").cast(pl.String)

@@ -42,6 +42,7 @@ def _gguf_vocabulary(gguf_path: Path) -> tuple[list[str], list[float], list[int]
     return pieces, scores, types
 
 
+@functools.lru_cache
 def _sentencepiece_model(gguf_path: Path, dummy_prefix: bool) -> spm.SentencePieceProcessor:
     """The LLaMA tokenizer.model rebuilt from the GGUF's pieces, scores and types (BPE, byte
     fallback, no normalisation, whitespace kept as it is: LLaMA's normalizer_spec)."""

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from transformers import AutoTokenizer
 
 from pipeline.records import llava_first_turn
+from tests.trainer.llava_reference import transformers5_llama
 from trainer.conversation import IGNORE_INDEX, SYSTEM, tokenize
 from trainer.model import add_llava_tokens
 
@@ -61,7 +61,7 @@ def llama() -> Any:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)  # CI must not pass by skipping the one real-vocabulary check
         pytest.skip(reason)
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=VOCAB_FILE)
+    tokenizer = transformers5_llama(path, legacy=False)  # Vicuna v1.5's setting
     assert len(tokenizer) == 32000 and tokenizer.bos_token_id == 1 and tokenizer.eos_token_id == 2
     add_llava_tokens(tokenizer)  # as the trainer prepares every tokenizer
     return tokenizer

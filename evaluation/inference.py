@@ -21,7 +21,8 @@ from PIL import Image
 from evaluation.regions import mark_regions
 from pipeline.atomic import write_table
 from pipeline.tables import to_table
-from trainer.conversation import IMAGE_TOKEN, build_prompt
+from pipeline.records import IMAGE_TOKEN
+from trainer.conversation import build_prompt
 from trainer.images import pad_to_square
 
 PREDICTIONS = pa.schema([

@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from pipeline.records import ANSWER_SEPARATOR, llava_first_turn
+from pipeline.records import ANSWER_SEPARATOR, IMAGE_TOKEN, llava_first_turn
 from trainer.profiles import DEFAULT_PROFILE, get_profile
 
 IGNORE_INDEX = -100
-IMAGE_TOKEN = "<image>"
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
           "The assistant gives helpful, detailed, and polite answers to the user's questions.")
 ROLES = {"human": "USER", "gpt": "ASSISTANT"}

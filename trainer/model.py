@@ -17,7 +17,7 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, CLIPImageProcesso
                           LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor)
 from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
 
-from trainer.conversation import IMAGE_TOKEN
+from pipeline.records import IMAGE_TOKEN
 from trainer.tiny import tiny_image_processor, tiny_text_config, tiny_tokenizer, tiny_vision_config
 
 PAD_TOKEN = "<pad>"

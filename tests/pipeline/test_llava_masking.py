@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from pipeline import tables
-from pipeline.mixture.validate import contract_violations, missing_images, record_violations
+from pipeline.mixture.contract import contract_violations, missing_images, record_violations
 from pipeline.records import LLAVA_MASKING, check_record, llava_first_turn, llava_masking_reason
 
 SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "

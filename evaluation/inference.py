@@ -23,7 +23,7 @@ from pipeline.atomic import write_table
 from pipeline.tables import to_table
 from pipeline.records import IMAGE_TOKEN
 from trainer.conversation import build_prompt
-from trainer.images import pad_to_square
+from trainer.images import expand_to_square
 
 PREDICTIONS = pa.schema([
     ("id", pa.string()),
@@ -82,7 +82,7 @@ def prompt_text(question: str, eos: str) -> str:
 def model_image(path: Path, regions: list[dict], image_mean: tuple[float, ...]) -> Image.Image:
     with Image.open(path) as handle:
         image = handle.convert("RGB")
-    return pad_to_square(mark_regions(image, regions), image_mean)
+    return expand_to_square(mark_regions(image, regions), image_mean)
 
 
 def generate(loaded: LoadedModel, questions: list[str], images: list[Image.Image],

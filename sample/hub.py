@@ -28,7 +28,7 @@ from PIL import Image
 from pipeline.atomic import write_bytes, write_text
 from sample.media import PHOTOS, encode, mirror_file, photo
 from pipeline.sources.cauldron import REPO_ID as CAULDRON_REPO, REVISION as CAULDRON_REVISION
-from pipeline.sources.hub_parquet import HUB, tree_api_url
+from pipeline.sources.hub_files import HUB, tree_api_url
 from pipeline.sources.openspaces import OPENSPACES
 from pipeline.sources.registry import COCO, TEXTVQA
 

@@ -23,11 +23,11 @@ GQA = ZipImageSource(
 TEXTVQA = ZipImageSource(
     "textvqa", (RemoteFile("https://dl.fbaipublicfiles.com/textvqa/images/train_val_images.zip",
                            size=7_072_297_970),),
-    folders=("train_images/",), shards=4, upstream_images=25_119)
+    folders=("train_images/",), strip_prefixes=("train_val_images/",), shards=4, upstream_images=25_119)
 VG = ZipImageSource(
     "vg", (RemoteFile("https://cs.stanford.edu/people/rak248/VG_100K_2/images.zip"),
            RemoteFile("https://cs.stanford.edu/people/rak248/VG_100K_2/images2.zip")),
-    folders=("VG_100K/", "VG_100K_2/"), shards=8, upstream_images=108_077)
+    folders=("VG_100K/", "VG_100K_2/"), shards=8, upstream_images=108_249)  # 64,346 + 43,903
 OCR_VQA = OcrVqaSource()
 IMAGE_SOURCES = (COCO, GQA, OCR_VQA, TEXTVQA, VG)
 
@@ -38,7 +38,7 @@ TEXTCAPS = cauldron_config("textcaps", 21_953, overlaps="llava_665k")
 CLEVR = cauldron_config("clevr", 70_000)
 VQAV2 = cauldron_config("vqav2", 82_772, overlaps="llava_665k")
 
-LLAVA_665K = Llava665kSource(needs=tuple(s.name for s in IMAGE_SOURCES))
+LLAVA_665K = Llava665kSource(IMAGE_SOURCES)
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
     *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES)}

@@ -193,18 +193,18 @@ def _llava_665k(root: Path, images: list[str], rng: random.Random) -> None:
     for i in range(3):
         records.append({"id": f"text-{i}", "conversations": _turns(f"Give me a word that rhymes with cat ({i}).", "Hat.")})
     cases = {
-        "token-at-end": (images[1], _turns("What is in the image?\n<image>", "A picture.")),
-        "two-tokens": (images[3], _turns("<image>\n<image>\nCompare.", "Same.")),
-        "leading-gpt": (images[5], [{"from": "gpt", "value": "Here is a picture."},
+        "token-at-end": (images[11], _turns("What is in the image?\n<image>", "A picture.")),
+        "two-tokens": (images[12], _turns("<image>\n<image>\nCompare.", "Same.")),
+        "leading-gpt": (images[13], [{"from": "gpt", "value": "Here is a picture."},
                                     *_turns("<image>\nWhat is it?", "A photo.")]),
-        "unanswered-last": (images[6], _turns("<image>\nWhat is it?", "A photo.", "And what else?")),
-        "token-in-later-turn": (images[7], _turns("Look carefully.", "I will.", "<image>\nWhat colour dominates?", "Grey.")),
-        "malformed": (images[0], [{"from": "gpt", "value": "I speak first."}, {"from": "gpt", "value": "<image>\nTwice."},
+        "unanswered-last": (images[14], _turns("<image>\nWhat is it?", "A photo.", "And what else?")),
+        "token-in-later-turn": (images[15], _turns("Look carefully.", "I will.", "<image>\nWhat colour dominates?", "Grey.")),
+        "malformed": (images[16], [{"from": "gpt", "value": "I speak first."}, {"from": "gpt", "value": "<image>\nTwice."},
                                   {"from": "human", "value": "That is wrong."}]),
-        "tokens-in-two-turns": (images[8], _turns("<image>\nFirst look.", "Ok.", "<image>\nSecond look.", "Ok.")),
-        "empty-turn": (images[2], _turns("<image>\nAnything?", "  ")),
-        "eos-in-answer": (images[9], _turns("<image>\nFinish the sentence.", "It ends here.</s> Or not.")),
-        "role-marker": (images[10], _turns("<image>\nRepeat after me: USER: hi ASSISTANT: hello", "USER: hi")),
+        "tokens-in-two-turns": (images[26], _turns("<image>\nFirst look.", "Ok.", "<image>\nSecond look.", "Ok.")),
+        "empty-turn": (images[27], _turns("<image>\nAnything?", "  ")),
+        "eos-in-answer": (images[28], _turns("<image>\nFinish the sentence.", "It ends here.</s> Or not.")),
+        "role-marker": (images[29], _turns("<image>\nRepeat after me: USER: hi ASSISTANT: hello", "USER: hi")),
         "missing-image": ("ocr_vqa/images/0000000005.jpg", _turns("<image>\nWho wrote this book?", "A. Author")),
         "dead-cover": ("ocr_vqa/images/0000000006.jpg", _turns("<image>\nWho wrote this book?", "A. Author")),
         "placeholder-cover": ("ocr_vqa/images/0000000007.jpg", _turns("<image>\nWhat is the genre of this book?",
@@ -213,7 +213,7 @@ def _llava_665k(root: Path, images: list[str], rng: random.Random) -> None:
     }
     assert set(cases) == set(LLAVA_CASES)
     records += [{"id": rid, "image": image, "conversations": turns} for rid, (image, turns) in cases.items()]
-    records.append(dict(records[4]))  # a repeated upstream id: kept, renamed
+    records.append(dict(records[4]))  # a repeated upstream id (COCO 000000000042): kept, renamed
     rng.shuffle(records)
     write_bytes(mirror_file(root, LLAVA_665K.mirror_location()), json.dumps(records, indent=1).encode())
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from pipeline.atomic import write_bytes
 from sample.hub import write_hub_samples
+from sample.published import REFERENCE_IMAGES, write_published_samples
 from sample.media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
 from pipeline.sources.coco_annotations import ARCHIVE as COCO_ANNOTATIONS, MEMBER as COCO_INSTANCES
 from pipeline.sources.llava_665k import ANNOTATIONS as LLAVA_665K
@@ -225,4 +226,14 @@ def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     images = _coco(root, rng) + _gqa(root, rng) + _textvqa(root, rng) + _vg(root, rng) + _ocr_vqa(root, rng)
     _llava_665k(root, images, rng)
     write_hub_samples(root, seed)  # after the zips: some hub rows reuse their exact image bytes
+    write_published_samples(root, seed)  # after both: the 850K-shaped annotation reuses their records
     return root
+
+
+def sample_source_options(root: Path) -> dict[str, dict]:
+    """Per-source settings for the sample (what `spatialmix run-sample` writes into the settings file):
+    the archives' exact image counts, so the count guard is enforced on the sample too, and the seed's
+    own hub images for the reference's mapping by content."""
+    counts = {"coco": 12, "gqa": 8, "textvqa": 7, "vg": 11}
+    return {**{name: {"upstream_images": n} for name, n in counts.items()},
+            "spatial_llava_850k": {"reference_images": str(Path(root).resolve() / REFERENCE_IMAGES)}}

@@ -11,6 +11,8 @@ from .coco_annotations import ARCHIVE as COCO_ANNOTATIONS
 from .llava_665k import Llava665kSource
 from .ocr_vqa import OcrVqaSource
 from .openspaces import OPENSPACES
+from .reference_850k import Reference850kSource
+from .spatialqa_hub import SpatialQaHubSource
 from .remote import RemoteFile
 from .zip_images import ZipImageSource
 
@@ -40,8 +42,15 @@ VQAV2 = cauldron_config("vqav2", 82_772, overlaps="llava_665k")
 
 LLAVA_665K = Llava665kSource(IMAGE_SOURCES)
 
+# Spatial-LLaVA's own published artifacts: its 14K SpatialQA with images (kept apart from the
+# generator's `spatialqa/images/`), and its final mixture's annotation, reconciled against everything
+# the sources above write.
+SPATIALQA_HUB = SpatialQaHubSource()
+_WITH_IMAGES = (*IMAGE_SOURCES, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES, SPATIALQA_HUB)
+REFERENCE_850K = Reference850kSource(needs=tuple(s.name for s in _WITH_IMAGES))
+
 SOURCES: dict[str, Source] = {s.name: s for s in (
-    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES)}
+    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES, SPATIALQA_HUB, REFERENCE_850K)}
 
 # Conversation tables produced outside the source registry (by the spatial QA generator), so that a
 # recipe naming them is recognised.

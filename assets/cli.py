@@ -110,9 +110,12 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     root = write_sample(Path(args.mirror_dir))
     # The UI reads the mirror from its folder afterwards (the HTTP server lives only for this command).
+    from sample.mirror import sample_source_options
+
     settings = dataclasses.replace(settings, mirror=str(root), scene_pool=str(root / "spatialqa_scenes"),
                                    recipe=str(PROJECT_ROOT / SAMPLE_RECIPE), finetune_preset="tiny",
-                                   launcher="python", workers=args.workers or settings.workers)
+                                   launcher="python", workers=args.workers or settings.workers,
+                                   sources=settings.sources | sample_source_options(root))
     save_settings(home, settings)
     defs = build_definitions(settings)
     with MirrorServer(root) as server:
@@ -158,6 +161,12 @@ def cmd_serve_mirror(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mixture(args: argparse.Namespace) -> int:
+    from pipeline.mixture_diff import main as diff_main
+
+    return diff_main(args.rest)
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     open_instance(home)  # the project's dagster.yaml in place
@@ -198,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", help="the data root whose instance to use (default ./playground/data)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("mixture", help="work with built mixtures: `mixture diff A B` compares two "
+                                       "(folders, .parquet or LLaVA .json)")
+    p.add_argument("action", choices=["diff"])
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="A B [--examples N] [--json]")
+    p.set_defaults(func=cmd_mixture)
 
     p = sub.add_parser("ui", help="open `dagster dev` on the instance of the data root")
     p.add_argument("--data-root", help="the data root whose instance to open (default ./playground/data)")

@@ -74,14 +74,20 @@ class Reconciler:
         self._by_content: dict[str, str] | None = None
 
     def by_content(self) -> dict[str, str]:
-        """The seed's path -> our path, for reference files whose bytes one of our sources wrote."""
+        """The seed's path -> our path, for reference files whose bytes one of our sources wrote. The
+        same bytes may sit in several of our folders (TextCaps rows carry TextVQA pictures): ours in
+        the seed's folder wins, then the first in manifest order."""
         if self._by_content is None:
             self._by_content = {}
             if self.reference_images is not None:
-                ours = dict(image_hashes(self.layout.tables_root).select("sha256", "path").iter_rows())
+                ours: dict[str, list[str]] = defaultdict(list)
+                for sha, path in image_hashes(self.layout.tables_root).select("sha256", "path").iter_rows():
+                    ours[sha].append(path)
                 for rel, data in _reference_files(self.reference_images):
-                    if (match := ours.get(hashlib.sha256(data).hexdigest())) is not None:
-                        self._by_content[rel] = match
+                    paths = ours.get(hashlib.sha256(data).hexdigest(), [])
+                    folder = rel.split("/", 1)[0] + "/"
+                    if paths:
+                        self._by_content[rel] = next((p for p in paths if p.startswith(folder)), paths[0])
         return self._by_content
 
     def resolve(self, image: str) -> str | Rejection:

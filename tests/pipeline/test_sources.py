@@ -193,7 +193,7 @@ from pipeline.layout import Layout
 from pipeline.sources.remote import RemoteFile
 from pipeline.sources.base import IngestContext
 from pipeline.sources.zip_images import ZipImageSource
-src = ZipImageSource("pics", (RemoteFile("https://example.org/pics.zip"),), ("pics/",), 1, 0)
+src = ZipImageSource("pics", (RemoteFile("https://example.org/pics.zip"),), ("pics/",), 1, 400)
 src.ingest(IngestContext(Layout.at(sys.argv[1]), None, 1, lambda _: None), "000")
 """
 

@@ -25,6 +25,7 @@ from ..atomic import write_text
 from ..digests import digest
 from ..layout import Layout
 from ..llava_rules import apply_repairs
+from ..progress import Log, default_log
 from ..records import IMAGE_TOKEN, Rejection, exists_under, image_first
 from ..step import Step
 from .archive_layout import IMAGE_SUFFIXES
@@ -103,7 +104,7 @@ class SpatialQaHubSource:
         else:
             commit = locked_commit(cache / "repo.revision.json", self.repo_id, self.revision, log=ctx.log)
             entries = list_hub(self.repo_id, commit)
-        lock = self._shape(entries)
+        lock = self._shape(entries, ctx.log)
         lock["commit"] = commit
         revision = self.revision if ctx.mirror else commit
         wanted = [f for files in lock["files"].values() for f in files] + lock.get("images", [])
@@ -120,14 +121,14 @@ class SpatialQaHubSource:
         the JSON shape keeps repo paths, whose image names may repeat across folders."""
         return cache / PurePosixPath(repo_path).name if shape == "parquet" else cache / "files" / repo_path
 
-    def _shape(self, entries: list) -> dict[str, Any]:
+    def _shape(self, entries: list, log: Log = default_log) -> dict[str, Any]:
         paths = sorted(e.path for e in entries)
         parquet = [e for e in entries if e.path.endswith(".parquet")]
         train = [e for e in parquet if "train" in PurePosixPath(e.path).name]
         parquet = train or parquet  # a repo with train and test splits: train is the training data
         if parquet:
             files, dropped = validate_split(self.name, "train", parquet)
-            log_dropped(self.name, dropped)
+            log_dropped(self.name, dropped, log)
             return {"shape": "parquet", "files": {"train": files}, "dropped": {"train": dropped}}
         annotations = [p for p in paths if p.endswith(".json") and not PurePosixPath(p).name.startswith(("dataset_", "."))]
         if len(annotations) != 1:

@@ -50,3 +50,12 @@ def test_a_mixture_covering_the_reference_passes_and_one_that_does_not_fails(tmp
     off = _run(workspace)
     assert not off["passed"] and (off["only_reference"], off["conversations_differ"]) == (1, 1)
     assert off["examples"]["differ"][0]["b"] == {"from": "gpt", "value": "Elsewhere."}
+
+
+def test_without_the_reference_the_check_says_so(tmp_path: Path) -> None:
+    data, tabs = tmp_path / "data", tmp_path / "tables"
+    write_component(tabs, data, "clevr", 2)
+    recipe = tmp_path / "ours.toml"
+    recipe.write_text('name = "ours"\n[[components]]\nsource = "clevr"\n')
+    result = _run(Workspace(data_root=str(data), tables_root=str(tabs), cache_root=str(tmp_path / "c"), recipe=str(recipe)))
+    assert not result["passed"] and "ingest spatial_llava_850k first" in result["not_compared"]

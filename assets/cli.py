@@ -188,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8765)
     p.set_defaults(func=cmd_serve_mirror)
 
+    p = sub.add_parser("mixture", help="work with built mixtures: `mixture diff A B` compares two "
+                                       "(folders, .parquet or LLaVA .json)")
+    p.add_argument("action", choices=["diff"])
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="A B [--examples N] [--json]")
+    p.set_defaults(func=cmd_mixture)
+
     p = sub.add_parser("ingest", help="materialize the assets of one or more sources (all shards)",
                        epilog=f"sources: {', '.join(SOURCES)}")
     p.add_argument("sources", nargs="+")
@@ -207,12 +213,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", help="the data root whose instance to use (default ./playground/data)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_settings)
-
-    p = sub.add_parser("mixture", help="work with built mixtures: `mixture diff A B` compares two "
-                                       "(folders, .parquet or LLaVA .json)")
-    p.add_argument("action", choices=["diff"])
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="A B [--examples N] [--json]")
-    p.set_defaults(func=cmd_mixture)
 
     p = sub.add_parser("ui", help="open `dagster dev` on the instance of the data root")
     p.add_argument("--data-root", help="the data root whose instance to open (default ./playground/data)")

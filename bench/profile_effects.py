@@ -26,7 +26,7 @@ from PIL import Image  # noqa: E402
 from transformers import (AutoTokenizer, CLIPImageProcessor, CLIPImageProcessorPil, LlamaConfig,  # noqa: E402
                           LlamaTokenizer, TrainerCallback)
 
-from pipeline.records import check_record, llava_masking_reason, move_image_token_first  # noqa: E402
+from pipeline.sources.llava_json import convert_records  # noqa: E402
 from sample.mirror import write_sample_mirror  # noqa: E402
 from trainer.config import preset_config  # noqa: E402
 from trainer.conversation import IGNORE_INDEX, tokenize  # noqa: E402
@@ -48,14 +48,8 @@ def records_from(mixture: str | None, work: Path) -> list[dict[str, Any]]:
     if mixture:
         return json.loads(Path(mixture).read_text())
     path = next(write_sample_mirror(work / "mirror").rglob("llava_v1_5_mix665k.json"))
-    kept = []
-    for record in json.loads(path.read_text()):
-        if isinstance(record.get("conversations"), list):
-            move_image_token_first(record["conversations"])
-        if check_record(record.get("image"), record.get("conversations")) is None \
-                and llava_masking_reason(record["conversations"]) is None:
-            kept.append(record)
-    return kept
+    # the sample 665K as the ingest keeps it (LLaVA's repairs, the contract, the masking rule)
+    return convert_records(json.loads(path.read_text()), "llava_665k", lambda image: image, lambda _: None).rows
 
 
 def token_streams(records: list[dict[str, Any]], tokenizer: Any, label: str) -> None:

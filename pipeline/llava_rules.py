@@ -19,20 +19,14 @@ Our repairs: rules 1 and 2 as LLaVA applies them, plus two of our own, each coun
 - a single `<image>` outside the first turn is moved to the first turn: the project's contract and
   trainer put the image first (LLaVA would have kept it in its turn).
 What LLaVA could not train on (several turns with `<image>`: one image, several image slots) is left
-to the contract, which rejects it; `llava_masking_reason` names records that rule 3 would silently
-train on nothing."""
+to the contract, which rejects it; `pipeline.records.llava_masking_reason` names records that rule 3
+would silently train on nothing (the one masking rule, shared with the mixture and the trainer)."""
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from .records import IMAGE_TOKEN
-
-SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
-          "The assistant gives helpful, detailed, and polite answers to the user's questions.")
-ROLES = {"human": "USER", "gpt": "ASSISTANT"}
-SEP, SEP2 = " ", "</s>"
-ROUND_SEP = SEP + ROLES["gpt"] + ": "
+from .records import IMAGE_TOKEN, llava_first_turn
 
 # Repair metrics, in the order they are applied.
 TOKEN_NORMALIZED = "image_token_normalized"          # rule 1 changed a turn
@@ -46,12 +40,6 @@ def _is_turn(turn: Any) -> bool:
     return isinstance(turn, dict) and isinstance(turn.get("value"), str)
 
 
-def _token_first(value: str) -> str:
-    """LLaVA's `preprocess_multimodal` on one turn that holds the token."""
-    rest = value.replace(IMAGE_TOKEN, "").strip()
-    return (IMAGE_TOKEN + "\n" + rest).strip()
-
-
 def apply_repairs(has_image: bool, conversations: Any) -> tuple[Any, Counter]:
     """The record's turns as LLaVA (plus our two documented repairs) would use them, and which
     repairs fired. Anything that is not a list of turn dicts is returned unchanged for the contract."""
@@ -61,7 +49,7 @@ def apply_repairs(has_image: bool, conversations: Any) -> tuple[Any, Counter]:
     turns = [{"from": t.get("from"), "value": t["value"]} for t in conversations]
     if has_image:
         for t in turns:
-            if IMAGE_TOKEN in t["value"] and (fixed := _token_first(t["value"])) != t["value"]:
+            if IMAGE_TOKEN in t["value"] and (fixed := llava_first_turn(t["value"])) != t["value"]:
                 t["value"] = fixed
                 fired[TOKEN_NORMALIZED] = 1
     if turns and turns[0]["from"] == "gpt":
@@ -74,33 +62,6 @@ def apply_repairs(has_image: bool, conversations: Any) -> tuple[Any, Counter]:
     if has_image and holders and holders != [0] and len(holders) == 1:
         i = holders[0]
         turns[i]["value"] = turns[i]["value"].replace(IMAGE_TOKEN, "").strip()
-        turns[0]["value"] = _token_first(IMAGE_TOKEN + turns[0]["value"])
+        turns[0]["value"] = llava_first_turn(IMAGE_TOKEN + turns[0]["value"])
         fired[TOKEN_MOVED_TO_FIRST] = 1
     return turns, fired
-
-
-def llava_prompt(conversations: list[dict[str, str]]) -> str:
-    """The v1 prompt exactly as LLaVA's `Conversation.get_prompt` (SeparatorStyle.TWO) builds it,
-    including its quirk: an empty message is written as "ROLE:" with no separator."""
-    text = SYSTEM + SEP
-    for i, turn in enumerate(conversations):
-        role, value = ROLES[turn["from"]], turn["value"]
-        text += f"{role}: {value}{(SEP, SEP2)[i % 2]}" if value else f"{role}:"
-    return text
-
-
-def llava_masking_reason(conversations: list[dict[str, str]]) -> str | None:
-    """Why LLaVA's v1 label masking would set every label of this (contract-valid) record to IGNORE,
-    or None when it supervises the answers. The check is on the prompt string, the way LLaVA splits it;
-    a token-level mismatch that only a tokenizer shows is the trainer's concern."""
-    rounds = llava_prompt(conversations).split(SEP2)
-    for i, rou in enumerate(rounds):
-        if rou == "":
-            if i == len(rounds) - 1:
-                return None
-            return "eos_in_turn: an empty round before the end (a turn holds '</s>')"
-        if len(rou.split(ROUND_SEP)) != 2:
-            if any(SEP2 in t["value"] for t in conversations):
-                return f"eos_in_turn: a turn holds '{SEP2}', which splits round {i}"
-            return f"role_marker_in_turn: round {i} holds '{ROUND_SEP.strip()}' more than once"
-    return "unterminated: the prompt does not end with an answer"

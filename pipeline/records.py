@@ -29,22 +29,6 @@ class Rejection:
     detail: str = ""
 
 
-def move_image_token_first(conversations: list[dict[str, Any]]) -> bool:
-    """LLaVA's loader strips `<image>` from the first human turn and puts it back at the start.
-
-    Some upstream records (part of the 665K) carry it at the end; we apply the same rule once at
-    ingest so the stored record already matches the contract. Returns True if the record changed."""
-    first = conversations[0] if conversations else None
-    if not first or not isinstance(first.get("value"), str):
-        return False
-    value = first["value"]
-    if value.count(IMAGE_TOKEN) != 1 or value.startswith(IMAGE_TOKEN + "\n"):
-        return False
-    rest = value.replace(IMAGE_TOKEN, "").strip()
-    first["value"] = f"{IMAGE_TOKEN}\n{rest}"
-    return True
-
-
 def image_first(turns: list[dict[str, str]]) -> list[dict[str, str]] | Rejection:
     """Put `<image>` at the start of the first human turn (the record contract), refusing an empty
     question (which would otherwise pass as the bare token)."""

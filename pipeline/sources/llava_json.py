@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..llava_rules import REPAIRS, apply_repairs, llava_masking_reason
+from ..llava_rules import REPAIRS, apply_repairs
 from ..progress import Log, Progress, default_log
-from ..records import Rejection, check_record
+from ..records import LLAVA_MASKING, Rejection, check_record, llava_masking_reason
 
 # upstream image path -> our path under the data root (verified to exist), or why it has none
 ImageResolver = Callable[[str], "str | Rejection"]
@@ -71,8 +71,7 @@ def convert_records(records: list[Any], source: str, resolve: ImageResolver, log
         out.repairs.update(fired)  # counted for every record a repair changed, kept or not
         rejection = check_record(image or None, turns)
         if rejection is None and (masked := llava_masking_reason(turns)):
-            reason, _, detail = masked.partition(": ")
-            rejection = Rejection(reason, detail)
+            rejection = Rejection(LLAVA_MASKING, masked)
         if rejection is None and image:
             resolved = resolve(image)
             rejection, image = (resolved, image) if isinstance(resolved, Rejection) else (None, resolved)

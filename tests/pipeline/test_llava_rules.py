@@ -6,11 +6,26 @@ import random
 
 import pytest
 
-from pipeline.llava_rules import (LEADING_GPT_DROPPED, ROUND_SEP, SEP2, TOKEN_MOVED_TO_FIRST, TOKEN_NORMALIZED,
-                                  TRAILING_HUMAN_DROPPED, apply_repairs, llava_masking_reason, llava_prompt)
-from pipeline.records import check_record
+from pipeline.llava_rules import (LEADING_GPT_DROPPED, TOKEN_MOVED_TO_FIRST, TOKEN_NORMALIZED, TRAILING_HUMAN_DROPPED,
+                                  apply_repairs)
+from pipeline.records import LLAVA_MASKING, Rejection, check_record, llava_masking_reason
 from pipeline.sources.llava_json import convert_records
-from pipeline.records import Rejection
+
+# LLaVA's v1 conversation template (SeparatorStyle.TWO), written out independently of the code under test.
+SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
+          "The assistant gives helpful, detailed, and polite answers to the user's questions.")
+SEP2 = "</s>"
+ROUND_SEP = " ASSISTANT: "
+
+
+def llava_prompt(turns: list[dict]) -> str:
+    """The prompt as LLaVA's `Conversation.get_prompt` builds it, including its quirk: an empty message
+    is written as "ROLE:" with no separator."""
+    text = SYSTEM + " "
+    for i, turn in enumerate(turns):
+        role, value = ("USER", "ASSISTANT")[i % 2], turn["value"]
+        text += f"{role}: {value}{(' ', SEP2)[i % 2]}" if value else f"{role}:"
+    return text
 
 
 def h(v: str) -> dict:
@@ -56,39 +71,47 @@ def test_prompt_is_llavas_v1_format() -> None:
 @pytest.mark.parametrize("turns, reason", [
     ([h("Q"), g("A")], None),
     ([h("Q"), g("A"), h("Q2"), g("A2")], None),
-    ([h("Q"), g("A</s>B")], "eos_in_turn"),
-    ([h("Q</s>"), g("A")], "eos_in_turn"),
-    ([h("Q"), g("A</s>")], "eos_in_turn"),
-    ([h("say ASSISTANT: x"), g("A")], "role_marker_in_turn"),
-    ([h("Q"), g("A ASSISTANT: B")], "role_marker_in_turn"),
+    ([h("Q"), g("A</s>B")], "turn 1 contains </s>"),
+    ([h("Q</s>"), g("A")], "turn 0 contains </s>"),
+    ([h("Q"), g("A</s>")], "turn 1 contains </s>"),
+    ([h("say ASSISTANT: x"), g("A")], "turn 0: ' ASSISTANT: ' would split the round"),
+    ([h("Q"), g("A ASSISTANT: B")], "turn 1: ' ASSISTANT: ' would split the round"),
 ])
 def test_masking_that_trains_on_nothing(turns: list, reason: str | None) -> None:
-    found = llava_masking_reason(turns)
-    assert (found.split(":")[0] if found else None) == reason
+    assert llava_masking_reason(turns) == reason
 
 
-def _llava_masks_everything(turns: list) -> bool:
-    """LLaVA's preprocess_v1 loop with characters standing in for tokens (exact at string level)."""
+def _llava_supervised(turns: list) -> list[str] | None:
+    """LLaVA's preprocess_v1 loop with characters standing in for tokens (exact at string level): the
+    text it supervises in each round, or None when it masks every label ("tokenization mismatch")."""
     conversation = llava_prompt(turns)
-    total, cur = len(conversation), 0
+    total, cur, supervised = len(conversation), 0, []
     for rou in conversation.split(SEP2):
         if rou == "":
             break
-        if len(rou.split(ROUND_SEP)) != 2:
+        parts = rou.split(ROUND_SEP)
+        if len(parts) != 2:
             break
+        supervised.append(parts[1])
         cur += len(rou) + len(SEP2)
-    return cur != total
+    return supervised if cur == total else None
 
 
 def test_masking_reason_agrees_with_llavas_loop_on_random_records() -> None:
+    """The rule fires exactly where LLaVA trains on nothing or on other text than the answers."""
     rng = random.Random(0)
     pieces = ["Q", "A", "</s>", " ASSISTANT: ", "USER:", " ", "word", "ASSISTANT:", "\n"]
+    fired = 0
     for _ in range(3000):
         turns = [(h if i % 2 == 0 else g)("".join(rng.choice(pieces) for _ in range(rng.randint(1, 4))))
                  for i in range(2 * rng.randint(1, 3))]
         if check_record(None, turns) is not None:
             continue
-        assert (llava_masking_reason(turns) is not None) == _llava_masks_everything(turns), turns
+        answers = [t["value"] for t in turns[1::2]]
+        wrong = _llava_supervised(turns) != answers
+        assert (llava_masking_reason(turns) is not None) == wrong, turns
+        fired += wrong
+    assert fired > 100  # the generator does reach both outcomes
 
 
 def test_convert_records_names_the_rule_that_fired() -> None:
@@ -100,5 +123,5 @@ def test_convert_records_names_the_rule_that_fired() -> None:
     out = convert_records(records, "src", lambda p: p if p != "z.jpg" else Rejection("image_missing", p))
     assert [r["id"] for r in out.rows] == ["a", "a#2"]
     assert {r["source_id"]: r["reason"] for r in out.rejected} == {
-        "1:b": "eos_in_turn", "2:c": "image_missing", "4": "not_a_record"}
+        "1:b": LLAVA_MASKING, "2:c": "image_missing", "4": "not_a_record"}
     assert out.details()[LEADING_GPT_DROPPED] == 1 and out.details()["text_only"] == 1

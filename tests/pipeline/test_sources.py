@@ -119,7 +119,7 @@ def test_665k_records_checked_against_images(ingested):
     report = llava_665k.build_conversations(layout, IMAGE_SOURCES, QUIET)
     rejected = pq.read_table(layout.tables("llava_665k") / "rejections.parquet").to_pylist()
     reasons = {r["source_id"].split(":", 1)[1]: r["reason"] for r in rejected}
-    assert reasons == {k: v.split(": ")[1] for k, v in LLAVA_CASES.items() if v.startswith("rejected")}
+    assert reasons == {k: v.split(": ")[1].split(" ")[0] for k, v in LLAVA_CASES.items() if v.startswith("rejected")}
     table = pq.read_table(report.tables["train"]).to_pylist()
     kept = {r["id"] for r in table}
     assert {k for k, v in LLAVA_CASES.items() if v.startswith("kept")} <= kept

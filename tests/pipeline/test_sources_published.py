@@ -122,7 +122,7 @@ def test_reference_is_validated_and_reconciled_per_folder(ingested: Layout) -> N
     textcaps = next(r for i, r in mapped.items() if i.startswith("textcaps/") and r["how"] == "by_content")
     assert textcaps["ours"].startswith("textcaps/images/")  # its bytes are also a TextVQA picture of ours
     reasons = _rejections(ingested, "spatial_llava_850k")
-    assert reasons["ref-unpublished-image"] == "image_missing" and reasons["eos-in-answer"] == "eos_in_turn"
+    assert reasons["ref-unpublished-image"] == "image_missing" and reasons["eos-in-answer"] == "llava_masking"
     assert report["details"]["expected_records"] == report["rows_read"] - report["rejections"]["image_missing"]
 
 

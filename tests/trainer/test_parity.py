@@ -17,7 +17,8 @@ import skimage.data
 from PIL import Image
 from transformers import CLIPImageProcessor, CLIPImageProcessorPil
 
-from pipeline.records import check_record, llava_masking_reason, move_image_token_first
+from pipeline.records import llava_masking_reason
+from pipeline.sources.llava_json import convert_records
 from tests.trainer import llava_reference as llava
 from tests.trainer.test_vocab import VOCAB_FILE, _vocab_dir
 from trainer.conversation import IGNORE_INDEX, TooLong, tokenize
@@ -135,16 +136,9 @@ def test_truncation_cuts_after_image_expansion(tokenizers: tuple[Any, Any]) -> N
 
 
 def _sample_665k_records(mirror: Path) -> list[dict[str, Any]]:
-    """The sample 665K file as the ingest keeps it: `<image>` moved first, the contract applied."""
+    """The sample 665K file as the ingest keeps it (LLaVA's repairs, the contract, the masking rule)."""
     path = next(mirror.rglob("llava_v1_5_mix665k.json"))
-    records = []
-    for record in json.loads(path.read_text()):
-        conversations = record.get("conversations")
-        if isinstance(conversations, list):
-            move_image_token_first(conversations)
-        if check_record(record.get("image"), conversations) is None and llava_masking_reason(conversations) is None:
-            records.append(record)
-    return records
+    return convert_records(json.loads(path.read_text()), "llava_665k", lambda image: image, lambda _: None).rows
 
 
 def test_sample_665k_records_match_llava(sample_mirror: Path, tokenizers: tuple[Any, Any]) -> None:

@@ -17,11 +17,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..readers import archive_members, safe_member
+from .base import SourceError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 
 
-class LayoutError(ValueError):
+class LayoutError(SourceError):
     """The archive's layout is not the one the source expects; nothing was written."""
 
 

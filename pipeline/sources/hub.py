@@ -18,11 +18,12 @@ from pathlib import Path
 from ..atomic import write_text
 from ..fetch import FetchResult, fetch, mirror_url
 from ..progress import Log, default_log
+from .base import SourceError
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
-class HubRevisionError(ValueError):
+class HubRevisionError(SourceError):
     """A configured revision (branch, tag or commit) that the hub repo does not have."""
 
 

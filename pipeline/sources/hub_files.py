@@ -20,12 +20,13 @@ from typing import Callable
 from ..digests import sha256_file
 from ..fetch import fetch, mirror_url
 from ..progress import Log, default_log
+from .base import SourceError
 
 HUB = "https://huggingface.co"
 SHARD_NAME = re.compile(r"-(\d{5})-of-(\d{5})(?:-[0-9A-Za-z]+)?\.parquet$")
 
 
-class HubFileSetError(ValueError):
+class HubFileSetError(SourceError):
     """A split's files are not one complete, duplicate-free set of shards."""
 
 

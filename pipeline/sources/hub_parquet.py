@@ -15,16 +15,17 @@ from __future__ import annotations
 import fnmatch
 import json
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow.parquet as pq
 
 from ..atomic import write_text
-from ..fetch import FetchResult, fetch, mirror_url
+from ..fetch import Expected, FetchResult, fetch_upstream, mirror_url
 from ..layout import Layout
 from ..progress import Log, default_log
+from ..verify import expected_from_tree, redact
 
 if TYPE_CHECKING:
     from .hub_source import HubDataset
@@ -40,12 +41,16 @@ class Locked:
 
     commit: str
     files: dict[str, list[str]]
+    expected: dict[str, list] = field(default_factory=dict)  # repo path -> [size, LFS sha256] as listed
+
+    def expected_of(self, path: str) -> Expected | None:
+        return Expected(*self.expected[path]) if path in self.expected else None
 
     def local(self, layout: Layout, source: str, split: str) -> list[Path]:
         return [layout.cache(source) / PurePosixPath(f).name for f in self.files[split]]
 
 
-def _list_hub(ds: "HubDataset", log: Log) -> tuple[str, list[str]]:
+def _list_hub(ds: "HubDataset", log: Log) -> tuple[str, dict[str, Expected]]:
     from huggingface_hub import HfApi  # imported late: HF_* env is read at import
 
     api = HfApi()
@@ -53,7 +58,8 @@ def _list_hub(ds: "HubDataset", log: Log) -> tuple[str, list[str]]:
     if len(commit) != 40:
         commit = api.repo_info(ds.repo_id, repo_type="dataset", revision=ds.revision).sha
         log(f"{ds.repo_id}@{ds.revision} resolved to commit {commit}")
-    return commit, api.list_repo_files(ds.repo_id, repo_type="dataset", revision=commit)
+    tree = api.list_repo_tree(ds.repo_id, recursive=True, revision=commit, repo_type="dataset")
+    return commit, {f.path: Expected(f.size, f.lfs.sha256 if f.lfs else None) for f in tree if hasattr(f, "size")}
 
 
 def tree_api_url(repo_id: str, revision: str, folder: str) -> str:
@@ -61,35 +67,39 @@ def tree_api_url(repo_id: str, revision: str, folder: str) -> str:
     return f"{HUB}/api/datasets/{repo_id}/tree/{urllib.parse.quote(revision, safe='')}/{folder}"
 
 
-def _list_mirror(ds: "HubDataset", mirror: str, cache: Path) -> list[str]:
+def _list_mirror(ds: "HubDataset", mirror: str, cache: Path) -> dict[str, Expected]:
+    """Repo path -> its listed size and sha256 (a folder mirror lists none: its checksum index applies)."""
     repo_url = mirror_url(f"{HUB}/datasets/{ds.repo_id}", mirror)
     if repo_url.startswith("file://"):
         root = Path(urllib.parse.unquote(urllib.parse.urlsplit(repo_url).path))
         if not root.is_dir():
             raise FileNotFoundError(f"{ds.name}: mirror has no folder for {ds.repo_id}: {root}")
-        return [p.relative_to(root).as_posix() for p in root.rglob("*.parquet")]
-    names: list[str] = []
+        return {p.relative_to(root).as_posix(): Expected() for p in root.rglob("*.parquet")}
+    names: dict[str, Expected] = {}
     for folder in sorted({ds.folder_of(s) for s in ds.splits}):
         listing = cache / f"tree-{folder.replace('/', '_')}.json"
         url = tree_api_url(ds.repo_id, ds.revision, folder)
-        fetch(mirror_url(url, mirror), listing, identity=url)
-        names += [e["path"] for e in json.loads(listing.read_bytes()) if e.get("type") == "file"]
+        fetch_upstream(url, listing, Expected(), mirror)
+        names |= {e["path"]: expected_from_tree(e) for e in json.loads(listing.read_bytes()) if e.get("type") == "file"}
     return names
 
 
 def resolve_files(ds: "HubDataset", mirror: str | None, cache: Path, log: Log = default_log) -> Locked:
     """The files of every split at the pinned revision, sorted (shard order = file order)."""
     if mirror:
-        commit, names = "mirror", _list_mirror(ds, mirror, cache)
+        commit, listed = "mirror", _list_mirror(ds, mirror, cache)
     else:
-        commit, names = _list_hub(ds, log)
+        commit, listed = _list_hub(ds, log)
+    names = list(listed)
     files = {split: sorted(n for n in names if fnmatch.fnmatchcase(n, glob) and n.endswith(".parquet"))
              for split, glob in ds.splits.items()}
     empty = [s for s, f in files.items() if not f]
     if empty:
         raise FileNotFoundError(f"{ds.name}: no parquet files for split(s) {empty} in {ds.repo_id} "
-                                f"({'mirror ' + mirror if mirror else 'revision ' + commit})")
-    return Locked(commit, files)
+                                f"({'mirror ' + redact(mirror) if mirror else 'revision ' + commit})")
+    chosen = {n for split in files.values() for n in split}
+    return Locked(commit, files, {n: [e.size, e.sha256] for n, e in sorted(listed.items())
+                                  if n in chosen and e != Expected()})
 
 
 def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
@@ -97,7 +107,7 @@ def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
     if not path.exists():
         raise FileNotFoundError(f"{ds.name}: not downloaded yet ({path} missing)")
     data = json.loads(path.read_bytes())
-    return Locked(data["commit"], data["files"])
+    return Locked(data["commit"], data["files"], data.get("expected", {}))
 
 
 def download(ds: "HubDataset", layout: Layout, mirror: str | None,
@@ -113,19 +123,20 @@ def download(ds: "HubDataset", layout: Layout, mirror: str | None,
     if ds.lock_path(layout).exists():
         stored = json.loads(ds.lock_path(layout).read_bytes())
         if stored.get("origin") == origin and set(stored["files"]) == set(ds.splits):
-            lock = Locked(stored["commit"], stored["files"])
+            lock = Locked(stored["commit"], stored["files"], stored.get("expected", {}))
     fresh = lock is None
     if lock is None:
         lock = resolve_files(ds, mirror, cache, log)
     revision = ds.revision if mirror else lock.commit  # a mirror serves one snapshot, named by its path
-    results = [ds.file(name, revision).fetch(cache, mirror, log)[0]
+    results = [ds.file(name, revision).fetch(cache, mirror, log, lock.expected_of(name))[0]
                for split in ds.splits for name in lock.files[split]]
     basenames = [PurePosixPath(n).name for s in ds.splits for n in lock.files[s]]
     if len(set(basenames)) != len(basenames):
         raise ValueError(f"{ds.name}: two files of {ds.repo_id} share a name; the cache is flat")
     if fresh:  # written once, after every file arrived: a re-run rewrites nothing
         write_text(ds.lock_path(layout), json.dumps(
-            {"repo_id": ds.repo_id, "origin": origin, "commit": lock.commit, "files": lock.files}, indent=1))
+            {"repo_id": ds.repo_id, "origin": origin, "commit": lock.commit, "files": lock.files,
+             "expected": lock.expected}, indent=1))
     return lock, results
 
 

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 from ..digests import digest
-from ..fetch import FetchError, fetch, mirror_url
+from ..fetch import Expected, FetchError, fetch, fetch_upstream
 from ..layout import Layout
 from ..progress import Log, Progress
 from ..readers import DirReader
@@ -72,8 +72,8 @@ class OcrVqaSource:
             ext = PurePosixPath(urllib.parse.urlsplit(url).path).suffix.lower() or ".jpg"
             name = f"{book_id}{ext}"
             try:
-                fetch(mirror_url(url, mirror), raw_dir / name, identity=url, retries=3, backoff=0.5, timeout=30,
-                      log=lambda _: None)
+                fetch_upstream(url, raw_dir / name, Expected(), mirror, retries=3, backoff=0.5, timeout=30,
+                               log=lambda _: None)
                 return book_id, name, None
             except (FetchError, OSError) as err:
                 return book_id, None, str(err)

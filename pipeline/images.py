@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .atomic import write_bytes
+from .readers import MAX_IMAGE_BYTES
 
 JPEG_QUALITY = 95
 # Beyond this many pixels an image is refused before decoding (decompression-bomb guard). The largest
@@ -119,11 +120,14 @@ def encode_jpeg(im: Image.Image) -> bytes:
 
 
 def normalize(data: bytes, data_root: Path, rel_path: str, source: str, original: str,
-              tmp_dir: Path | None = None, max_pixels: int = MAX_PIXELS) -> ManifestRow:
+              tmp_dir: Path | None = None, max_pixels: int = MAX_PIXELS,
+              max_bytes: int = MAX_IMAGE_BYTES) -> ManifestRow:
     """Write `data` as `data_root/rel_path` (forced to `.jpg`) under the image contract."""
     rel = str(Path(rel_path).with_suffix(".jpg"))
     fmt = None
     try:
+        if len(data) > max_bytes:
+            raise Rejected(f"too_large: {len(data):,} bytes (cap {max_bytes:,})")
         im = _open(data, max_pixels)
         fmt, (width, height) = im.format, im.size
         why = _why_reencode(im)

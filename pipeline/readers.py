@@ -1,17 +1,46 @@
 """Where upstream image bytes come from: members of zip archives (read in place, never extracted)
-or files in a folder. Readers are picklable so each worker process opens its own handles."""
+or files in a folder. Readers are picklable so each worker process opens its own handles.
+
+Reads are bounded: a member is refused (`TooLarge`) when its declared size exceeds the cap, and is
+read through a stream that never yields more than the cap, so a deflate bomb costs nothing.
+Where an archive repeats a member name, the first entry is the one read."""
 from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+# Above the largest real image in our sources by far (a few MB); configurable per source with the
+# `max_image_bytes` option (`IngestContext.image_cap`).
+MAX_IMAGE_BYTES = 64 * 2**20
 
 
-def safe_member(name: str) -> bool:
-    """Refuse archive names that would land outside the target folder (zip-slip)."""
-    if not name or name.startswith(("/", "\\")) or "\\" in name or ":" in name.split("/")[0]:
-        return False
-    return ".." not in PurePosixPath(name).parts
+class TooLarge(Exception):
+    """Refused before reading: its message is the quarantine reason."""
+
+
+class UnreadableFile(Exception):
+    """A file that cannot be parsed at all (the source fails); the message names it and where."""
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """A zip archive, or an error naming the file and what is wrong with it."""
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as err:
+        size = path.stat().st_size if path.exists() else 0
+        raise UnreadableFile(f"{path}: not a readable zip archive ({err}; no central directory found "
+                             f"before byte {size})") from err
+
+
+def read_bounded(stream, declared: int | None, cap: int, what: str) -> bytes:
+    """At most `cap` bytes of `stream`, refusing what declares or turns out to be larger."""
+    if declared is not None and declared > cap:
+        raise TooLarge(f"too_large: {what} declares {declared:,} bytes (cap {cap:,})")
+    data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise TooLarge(f"too_large: {what} holds more than {cap:,} bytes")
+    return data
 
 
 @dataclass
@@ -19,17 +48,25 @@ class ZipReader:
     """Reads members of one or more archives; `key` is `<archive file name>:<member>`."""
 
     archives: dict[str, Path]
-    _open: dict[str, zipfile.ZipFile] = field(default_factory=dict, repr=False, compare=False)
+    max_bytes: int = MAX_IMAGE_BYTES
+    _open: dict[str, tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
-        return {"archives": self.archives, "_open": {}}
+        return {"archives": self.archives, "max_bytes": self.max_bytes, "_open": {}}
 
     def read(self, key: str) -> bytes:
         archive, member = key.split(":", 1)
-        zf = self._open.get(archive)
-        if zf is None:
-            zf = self._open[archive] = zipfile.ZipFile(self.archives[archive])
-        return zf.read(member)
+        if archive not in self._open:
+            zf = open_zip(self.archives[archive])
+            first: dict[str, zipfile.ZipInfo] = {}
+            for info in zf.infolist():
+                first.setdefault(info.filename, info)  # zipfile's own lookup would give the last
+            self._open[archive] = zf, first
+        zf, first = self._open[archive]
+        info = first[member]
+        with zf.open(info) as f:
+            return read_bounded(f, info.file_size, self.max_bytes, "member")
 
 
 @dataclass(frozen=True)
@@ -37,9 +74,12 @@ class DirReader:
     """Reads files from a folder; `key` is the path relative to it."""
 
     root: Path
+    max_bytes: int = MAX_IMAGE_BYTES
 
     def read(self, key: str) -> bytes:
-        return (self.root / key).read_bytes()
+        path = self.root / key
+        with path.open("rb") as f:
+            return read_bounded(f, path.stat().st_size, self.max_bytes, "file")
 
 
 Reader = ZipReader | DirReader

@@ -97,7 +97,10 @@ def _write_repo(root: Path, repo_id: str, revision: str, files: dict[str, bytes]
     for path, data in files.items():
         write_bytes(repo / path, data)
         folder = path.rsplit("/", 1)[0]
-        folders.setdefault(folder, []).append({"type": "file", "path": path, "size": len(data)})
+        entry = {"type": "file", "path": path, "size": len(data)}
+        if path.endswith(".parquet"):  # stored in LFS on the hub: the tree API gives its sha256
+            entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+        folders.setdefault(folder, []).append(entry)
     for folder, entries in folders.items():
         write_text(mirror_file(root, tree_api_url(repo_id, revision, folder)), json.dumps(entries, indent=1))
 

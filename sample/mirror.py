@@ -15,7 +15,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.atomic import write_bytes
+from pipeline.atomic import write_bytes, write_text
+from pipeline.digests import sha256_file
+from pipeline.verify import INDEX_NAME
 from sample.hub import write_hub_samples
 from sample.media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
 from pipeline.sources.coco_annotations import ARCHIVE as COCO_ANNOTATIONS, MEMBER as COCO_INSTANCES
@@ -164,6 +166,14 @@ def _llava_665k(root: Path, images: list[str], rng: random.Random) -> None:
     write_bytes(mirror_file(root, LLAVA_665K.mirror_location()), json.dumps(records, indent=1).encode())
 
 
+def write_checksums(root: Path) -> None:
+    """The mirror's checksum index (`pipeline.verify`): the sample's files are miniatures of the
+    upstream ones, so the mirror declares what its copies are."""
+    hosts = [d for d in root.iterdir() if d.is_dir() and "." in d.name]  # <host>/<path>, as mirror_url lays out
+    files = sorted(p for d in hosts for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+    write_text(root / INDEX_NAME, "".join(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files))
+
+
 def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     """Write the whole sample mirror under `root` (idempotent: same seed, same bytes)."""
     root = root.resolve()
@@ -171,4 +181,5 @@ def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     images = _coco(root, rng) + _gqa(root, rng) + _textvqa(root, rng) + _vg(root, rng) + _ocr_vqa(root, rng)
     _llava_665k(root, images, rng)
     write_hub_samples(root, seed)  # after the zips: some hub rows reuse their exact image bytes
+    write_checksums(root)
     return root

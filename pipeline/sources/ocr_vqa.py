@@ -104,7 +104,9 @@ class OcrVqaSource:
         layout = ctx.layout
         all_books = self.books(layout)
         mine = sorted(b for b in all_books if shard_of(b, self.shards) == int(shard))
-        step = shard_step(layout, self.name, shard, [self.dataset_json(layout)], {"books": digest(mine)})
+        reader = DirReader(layout.cache(self.name) / "covers", ctx.image_cap(self.name))
+        step = shard_step(layout, self.name, shard, [self.dataset_json(layout)],
+                          {"books": digest(mine), "max_image_bytes": reader.max_bytes})
         good = [(b, all_books[b].get("imageURL") or "") for b in mine if _safe_book_id(b)]
         if step.current() is None:
             raw_dir = layout.cache(self.name) / "covers"
@@ -116,6 +118,6 @@ class OcrVqaSource:
                                None if b in got else f"download_failed: {failed[b]}") for b, _ in good]
         else:
             tasks = []  # the step is current: run_shard returns its stored report
-        report = run_shard(step, tasks, DirReader(layout.cache(self.name) / "covers"), layout, ctx.workers, ctx.log)
+        report = run_shard(step, tasks, reader, layout, ctx.workers, ctx.log)
         report.details["unusable_book_ids"] = len(mine) - len(good)
         return report

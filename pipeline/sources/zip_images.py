@@ -1,18 +1,18 @@
 """Image sources distributed as zip archives (COCO, GQA, TextVQA, Visual Genome).
 
 Members are read straight out of the archives by the worker processes; each member
-`<folder>/<name>` lands at `<data_root>/<source>/<folder>/<name>.jpg`, LLaVA's layout."""
+`<folder>/<name>` lands at `<data_root>/<source>/<folder>/<name>.jpg`, LLaVA's layout (names
+normalized, duplicates and clashes decided over the whole listing: `shards.plan_members`)."""
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from ..digests import digest
 from ..layout import Layout
-from ..readers import ZipReader, safe_member
-from ..sharding import shard_keys, shard_of
+from ..readers import ZipReader, open_zip
+from ..sharding import shard_keys
 from .base import DownloadReport, IngestContext, IngestReport
 from .remote import RemoteFile
 
@@ -54,28 +54,13 @@ class ZipImageSource:
 
     def tasks(self, layout: Layout, shard: int) -> tuple[list["ImageTask"], int]:
         """The shard's tasks, and how many archive members were ignored (outside the image folders)."""
-        from ..shards import ImageTask
+        from ..shards import plan_members
 
-        tasks: list[ImageTask] = []
-        taken: set[str] = set()
-        ignored = 0
+        entries: list[tuple[str, str]] = []
         for archive, path in self.archive_paths(layout).items():
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    name = info.filename
-                    if info.is_dir() or shard_of(name, self.shards) != shard:
-                        continue
-                    key = f"{archive}:{name}"
-                    if not safe_member(name):
-                        tasks.append(ImageTask(key, "", f"{archive}:{name}", "unsafe_path: escapes the target folder"))
-                    elif not name.startswith(self.folders):
-                        ignored += 1
-                    else:
-                        rel = str(Path(self.name, name).with_suffix(".jpg"))
-                        dup = "duplicate_name: another member maps to the same .jpg" if rel in taken else None
-                        taken.add(rel)
-                        tasks.append(ImageTask(key, rel, key, dup))
-        return tasks, ignored
+            with open_zip(path) as zf:
+                entries += [(archive, info.filename) for info in zf.infolist() if not info.is_dir()]
+        return plan_members(self.name, entries, self.folders, self.shards, shard)
 
     def ingest(self, ctx: IngestContext, shard: str | None = None) -> IngestReport:
         """One shard: every member of the image folders whose name hashes to it, one manifest row each."""
@@ -85,7 +70,9 @@ class ZipImageSource:
             raise ValueError(f"{self.name}: shard must be one of {self.shard_keys[0]}..{self.shard_keys[-1]}")
         tasks, ignored = self.tasks(ctx.layout, int(shard))
         paths = self.archive_paths(ctx.layout)
-        step = shard_step(ctx.layout, self.name, shard, list(paths.values()), {"tasks": digest(t.key for t in tasks)})
-        report = run_shard(step, tasks, ZipReader(paths), ctx.layout, ctx.workers, ctx.log)
+        reader = ZipReader(paths, ctx.image_cap(self.name))
+        step = shard_step(ctx.layout, self.name, shard, list(paths.values()),
+                          {"tasks": digest(t.key for t in tasks), "max_image_bytes": reader.max_bytes})
+        report = run_shard(step, tasks, reader, ctx.layout, ctx.workers, ctx.log)
         report.details["members_outside_image_folders"] = ignored
         return report

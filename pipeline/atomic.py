@@ -105,7 +105,8 @@ def write_table(dest: Path, table: "pa.Table") -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` is running (ours included; another user's counts as running)."""
     if pid == os.getpid():
         return True
     try:
@@ -126,7 +127,7 @@ def sweep_stale_temps(folder: Path) -> int:
         return 0
     for entry in entries:
         match = _TEMP.match(entry.name)
-        if match and entry.is_file(follow_symlinks=False) and not _alive(int(match.group(1))):
+        if match and entry.is_file(follow_symlinks=False) and not pid_alive(int(match.group(1))):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
                 removed += 1

@@ -15,6 +15,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .atomic import write_bytes
 from .readers import MAX_IMAGE_BYTES
+from .records import Rejection
 
 JPEG_QUALITY = 95
 # Beyond this many pixels an image is refused before decoding (decompression-bomb guard). The largest
@@ -44,6 +45,21 @@ class ManifestRow:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def row_image(images: object, column: str) -> bytes | Rejection:
+    """The one image of a hub row's image column: `datasets` stores a list of {bytes, path} structs;
+    a list of plain binaries is read the same way. Anything else is the record's rejection."""
+    if not images:
+        return Rejection("no_image", f"{column} is null or empty")
+    if not isinstance(images, list):
+        return Rejection("bad_image_field", f"{column} is {type(images).__name__}, not a list of images")
+    if len(images) > 1:
+        return Rejection("several_images", f"{len(images)} images; a record holds one")
+    data = images[0].get("bytes") if isinstance(images[0], dict) else images[0]
+    if data is not None and not isinstance(data, bytes):
+        return Rejection("bad_image_field", f"{column}[0] is {type(data).__name__}, not bytes")
+    return data or b""
 
 
 class Rejected(Exception):

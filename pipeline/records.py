@@ -2,14 +2,31 @@
 
 Rules, each a named rejection reason: turns alternate human/gpt starting with human; no empty turn;
 an image sample has exactly one `<image>` token at the start of the first human turn; a text-only
-sample has none; the image exists under the data root."""
+sample has none; then the content rules (`check_content`): the image path is relative, normalized
+and bounded; no turn is longer than MAX_TURN_BYTES; the first turn asks something besides `<image>`;
+every answer has a visible character; last, the image exists (as the image manifests list it)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
+
+from .names import path_problem
 
 IMAGE_TOKEN = "<image>"
+T = TypeVar("T")
+# Far above any real turn (LLaVA trains on 2,048 tokens); a 10 MB "question" is an upstream accident.
+# In UTF-8 bytes: what both this check and its polars twin measure without scanning the text.
+MAX_TURN_BYTES = 256 * 1024
+# Characters that show nothing: Python's whitespace (str.isspace) plus format, joiner and filler
+# characters (zero-width space, BOM, soft hyphen, bidi controls, Hangul fillers, variation selectors,
+# tags). One explicit class, so Python and the mixture's polars twin agree on every code point.
+INVISIBLE_CLASS = ("\t-\r\x1c-\x20\x85\xa0\xad\u034f\u061c\u115f\u1160\u1680\u17b4\u17b5"
+                   "\u180b-\u180f\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u2800\u3000"
+                   "\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001d173-\U0001d17a\U000e0000-\U000e007f"
+                   "\U000e0100-\U000e01ef")
+_INVISIBLE_ONLY = re.compile(f"[{INVISIBLE_CLASS}]*")
 
 
 @dataclass(frozen=True)
@@ -24,7 +41,7 @@ def move_image_token_first(conversations: list[dict[str, Any]]) -> bool:
     Some upstream records (part of the 665K) carry it at the end; we apply the same rule once at
     ingest so the stored record already matches the contract. Returns True if the record changed."""
     first = conversations[0] if conversations else None
-    if not first or not isinstance(first.get("value"), str):
+    if not isinstance(first, dict) or not isinstance(first.get("value"), str):
         return False
     value = first["value"]
     if value.count(IMAGE_TOKEN) != 1 or value.startswith(IMAGE_TOKEN + "\n"):
@@ -55,6 +72,8 @@ def check_record(image: str | None, conversations: Any,
         if turn["from"] != expected:
             return Rejection("turns_not_alternating", f"turn {i} is {turn['from']}, expected {expected}")
         value = turn.get("value")
+        if value is not None and not isinstance(value, str):
+            return Rejection("not_text", f"turn {i} is {type(value).__name__}, not text")
         if not isinstance(value, str) or not value.strip():
             return Rejection("empty_turn", f"turn {i} is empty")
     if len(conversations) % 2:
@@ -63,11 +82,42 @@ def check_record(image: str | None, conversations: Any,
     if image:
         if tokens != 1 or not conversations[0]["value"].startswith(IMAGE_TOKEN):
             return Rejection("image_token", f"{tokens} <image> tokens; need one at the start of turn 0")
-        if image_exists is not None and not image_exists(image):
-            return Rejection("image_missing", image)
     elif tokens:
         return Rejection("image_token", f"text-only sample has {tokens} <image> tokens")
+    if (content := check_content(image, conversations)) is not None:
+        return content
+    if image and image_exists is not None and not image_exists(image):
+        return Rejection("image_missing", image)
     return None
+
+
+def invisible(text: str) -> bool:
+    """True when `text` shows nothing (only whitespace and invisible characters)."""
+    return _INVISIBLE_ONLY.fullmatch(text) is not None
+
+
+def check_content(image: str | None, conversations: list[dict[str, str]]) -> Rejection | None:
+    """The content rules, for a record whose structure passed (`check_record`, before image existence)."""
+    if image and (problem := path_problem(image)) is not None:
+        return Rejection("bad_image_path", f"{problem}: {image[:200]}")
+    for i, turn in enumerate(conversations):
+        if (size := len(turn["value"].encode("utf-8", "surrogatepass"))) > MAX_TURN_BYTES:
+            return Rejection("turn_too_long", f"turn {i} has {size} bytes (cap {MAX_TURN_BYTES})")
+    if invisible(conversations[0]["value"].replace(IMAGE_TOKEN, "")):
+        return Rejection("no_question", "turn 0 asks nothing besides <image>")
+    for i in range(1, len(conversations), 2):
+        if invisible(conversations[i]["value"]):
+            return Rejection("invisible_answer", f"turn {i} has no visible character")
+    return None
+
+
+def record_id(value: Any) -> str | Rejection:
+    """An upstream record id as the contract's non-empty string id (integers are spelled out)."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return Rejection("bad_id", f"id is {value!r}"[:200])
 
 
 def exists_under(data_root: Path) -> Callable[[str], bool]:
@@ -79,3 +129,11 @@ def exists_under(data_root: Path) -> Callable[[str], bool]:
         return p.is_relative_to(root) and p.is_file()
 
     return exists
+
+
+def guarded(convert: Callable[[Any], T], row: Any) -> T | Rejection:
+    """`convert(row)`; any exception it raises is one `bad_record` rejection naming it, not a failed source."""
+    try:
+        return convert(row)
+    except Exception as err:
+        return Rejection("bad_record", f"{type(err).__name__}: {err}"[:300])

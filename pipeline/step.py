@@ -7,8 +7,9 @@ table, a spatial QA shard, the mixture). Its identity is one fingerprint of
 - the content of its `inputs` (size + sha256 of each file, see `file_identity`).
 The step writes its outputs atomically (temp name, rename), then its **marker** last: a JSON file
 holding the report and, under the reserved key `step`, the fingerprint and the size and sha256 of each
-output; finishing also removes the temp files a killed earlier run left beside them. A step is current when its marker carries the same fingerprint and every output it lists is
-still there with the recorded size; otherwise it is redone from scratch. Like datatrove's completion
+output; finishing also removes the temp files a killed earlier run left beside them. A step is
+current when its marker carries the same fingerprint and every output it lists is still there with
+the recorded size; otherwise it is redone from scratch. Like datatrove's completion
 markers and img2dataset's per-shard stats files, the marker doubles as the step's report."""
 from __future__ import annotations
 

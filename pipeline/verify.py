@@ -83,9 +83,9 @@ def _parse_index(text: str) -> dict[str, str]:
 def _read_index(mirror: str) -> dict[str, str]:
     """The mirror's checksum index ({} when it has none)."""
     if "://" not in mirror or mirror.startswith("file://"):
-        root = Path(urllib.request.url2pathname(urllib.parse.urlsplit(mirror).path)) if "://" in mirror else Path(mirror)
+        local = urllib.request.url2pathname(urllib.parse.urlsplit(mirror).path) if "://" in mirror else mirror
         try:
-            return _parse_index((root / INDEX_NAME).read_text("utf-8"))
+            return _parse_index((Path(local) / INDEX_NAME).read_text("utf-8"))
         except FileNotFoundError:
             return {}
     import requests

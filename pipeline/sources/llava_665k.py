@@ -14,7 +14,9 @@ from typing import Mapping
 from ..atomic import write_table
 from ..layout import Layout
 from ..progress import Log, Progress, default_log
-from ..records import check_record, exists_under, move_image_token_first
+from ..jsonfile import load_records
+from ..manifests import image_exists
+from ..records import Rejection, check_record, move_image_token_first, record_id
 from ..step import Step
 from .base import DownloadReport, IngestContext, IngestReport
 from .hub import HubFile
@@ -22,7 +24,7 @@ from .hub import HubFile
 SOURCE = "llava_665k"
 ANNOTATIONS = HubFile("liuhaotian/LLaVA-Instruct-150K", "llava_v1_5_mix665k.json", revision="main")
 EXPECTED_RECORDS = 665_298
-VERSION = "llava665k-v1"  # bump when record conversion changes
+VERSION = "llava665k-v2"  # bump when record conversion changes
 
 
 def annotations_path(layout: Layout) -> Path:
@@ -32,8 +34,6 @@ def annotations_path(layout: Layout) -> Path:
 def build_conversations(layout: Layout, log: Log = default_log) -> IngestReport:
     """The 665K records as a conversation table, checked against every image manifest written so far
     (new images can turn a rejection into a record, so the manifests are inputs of the step)."""
-    import orjson
-
     from .. import tables
 
     json_path = annotations_path(layout)
@@ -46,10 +46,10 @@ def build_conversations(layout: Layout, log: Log = default_log) -> IngestReport:
     if (done := step.current()) is not None:
         return IngestReport.from_dict(done)
     t0 = time.monotonic()
-    records = orjson.loads(json_path.read_bytes())
+    records = load_records(json_path)
     if not isinstance(records, list):
         raise ValueError(f"{json_path}: expected a JSON list of records, got {type(records).__name__}")
-    exists = exists_under(layout.data_root)
+    exists = image_exists(layout.data_root, layout.tables_root)
     rows, rejected, seen_ids = [], [], Counter()
     details: Counter = Counter()
     by_prefix: Counter = Counter()
@@ -57,10 +57,11 @@ def build_conversations(layout: Layout, log: Log = default_log) -> IngestReport:
     for index, rec in enumerate(records):
         progress.advance(1)
         if not isinstance(rec, dict):
-            rejected.append({"source": SOURCE, "source_id": str(index), "reason": "not_a_record", "detail": ""})
+            why = rec if isinstance(rec, Rejection) else Rejection("not_a_record")
+            rejected.append({"source": SOURCE, "source_id": str(index), "reason": why.reason, "detail": why.detail})
             continue
-        upstream_id = str(rec.get("id", index))
-        source_id = f"{index}:{upstream_id}"
+        upstream_id = record_id(rec.get("id"))
+        source_id = f"{index}:{upstream_id if isinstance(upstream_id, str) else ''}"
         image = rec.get("image")
         convs = rec.get("conversations")
         if image is not None and not isinstance(image, str):
@@ -69,7 +70,7 @@ def build_conversations(layout: Layout, log: Log = default_log) -> IngestReport:
             continue
         if image and isinstance(convs, list) and move_image_token_first(convs):
             details["image_token_moved_to_start"] += 1
-        rejection = check_record(image, convs, exists)
+        rejection = upstream_id if isinstance(upstream_id, Rejection) else check_record(image, convs, exists)
         if rejection:
             rejected.append({"source": SOURCE, "source_id": source_id, "reason": rejection.reason,
                              "detail": rejection.detail})

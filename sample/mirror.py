@@ -44,6 +44,25 @@ BAD_INPUTS = {
     "ocr_vqa/images/0000000005.jpg": "quarantined: download_failed (dead URL)",
     "ocr_vqa/images/0000000006.jpg": "quarantined: download_failed (dead URL)",
     "ocr_vqa/images/0000000007.jpg": "quarantined: too_small (1x1 placeholder GIF)",
+    # adversarial members (`_adversarial_members`)
+    "gqa/images/bomb.jpg": "quarantined: too_large (80 MiB of zeros, deflated to 80 KB)",
+    "gqa/images/col0.jpg": "copied (first of two members landing on col0.jpg)",
+    "gqa/images/col0.png": "quarantined: duplicate_target (lands on col0.jpg too)",
+    "gqa/images//2354800.jpg": "copied (name normalized to gqa/images/2354800.jpg)",
+}
+# Adversarial 665K records (`_adversarial_records`): upstream id -> the rejection each must get. Two
+# records carry text that is not valid UTF-8 (a lone surrogate escape, a raw 0xFF byte) and one has a
+# null id: those are rejected as `bad_text` (twice) and `bad_id`, by position.
+BAD_RECORDS = {
+    "string-turn": "bad_turn", "int-value": "not_text", "nul-image": "bad_image_path",
+    "long-component": "bad_image_path", "absolute-image": "bad_image_path", "dotdot-image": "bad_image_path",
+    "only-token": "no_question", "zero-width-answer": "invisible_answer", "huge-question": "turn_too_long",
+    "bomb-image": "image_missing",
+}
+# What `write_upstream_change` does to the mirror, and what a re-ingest must make of it.
+UPSTREAM_CHANGE = {
+    "gqa/images/2354788.jpg": "truncated upstream: quarantined, the old file removed",
+    "gqa/images/2354789.jpg": "dropped upstream: the old file removed",
 }
 
 
@@ -166,6 +185,63 @@ def _llava_665k(root: Path, images: list[str], rng: random.Random) -> None:
     write_bytes(mirror_file(root, LLAVA_665K.mirror_location()), json.dumps(records, indent=1).encode())
 
 
+def _adversarial_members(root: Path, rng: random.Random) -> None:
+    """Members appended to the GQA archive: a deflate bomb (its declared size gives it away), two
+    names that land on one file, and a name with `//` that normalizes to a new one."""
+    path = mirror_file(root, GQA.archives[0].url)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("images/bomb.jpg", ZIP_TIME), bytes(80 * 2**20), zipfile.ZIP_DEFLATED, 9)
+        png = encode(photo("coffee.png", (320, 240), rng), "PNG")
+        for name, data in (("images/col0.jpg", _jpeg(rng)), ("images/col0.png", png), ("images//2354800.jpg", _jpeg(rng))):
+            zf.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, zipfile.ZIP_STORED)
+
+
+def _adversarial_records(root: Path) -> None:
+    """Malformed records of every kind, appended to the 665K file (see BAD_RECORDS), plus one valid
+    record on the kept half of the colliding pair."""
+    path = mirror_file(root, LLAVA_665K.mirror_location())
+    ask = {"from": "human", "value": "<image>\nWhat is shown in this picture?"}
+    answer = {"from": "gpt", "value": "A photograph."}
+    image = "coco/train2017/000000000036.jpg"
+    bad = [
+        {"id": "string-turn", "image": image, "conversations": ["<image>\nA turn that is a plain string.", answer]},
+        {"id": "int-value", "image": image, "conversations": [ask, {"from": "gpt", "value": 42}]},
+        {"id": "nul-image", "image": "coco/train2017/000000000036\x00.jpg", "conversations": [ask, answer]},
+        {"id": "long-component", "image": "gqa/images/" + "x" * 300 + ".jpg", "conversations": [ask, answer]},
+        {"id": "absolute-image", "image": "/" + image, "conversations": [ask, answer]},
+        {"id": "dotdot-image", "image": "coco/../" + image, "conversations": [ask, answer]},
+        {"id": "only-token", "image": image, "conversations": [{"from": "human", "value": "<image>\n"}, answer]},
+        {"id": "zero-width-answer", "image": image, "conversations": [ask, {"from": "gpt", "value": "\u200b"}]},
+        {"id": "huge-question", "image": image,
+         "conversations": [{"from": "human", "value": "<image>\n" + "Why? " * 60_000}, answer]},
+        {"id": "bomb-image", "image": "gqa/images/bomb.jpg", "conversations": [ask, answer]},
+        {"id": None, "image": image, "conversations": [ask, answer]},
+        {"id": "lone-surrogate", "image": image, "conversations": [ask, {"from": "gpt", "value": "SURROGATE"}]},
+        {"id": "invalid-utf8", "image": image, "conversations": [ask, {"from": "gpt", "value": "INVALID"}]},
+        {"id": "col0", "image": "gqa/images/col0.jpg", "conversations": [ask, answer]},
+    ]
+    body = json.loads(path.read_bytes()) + bad
+    raw = json.dumps(body, indent=1).encode()
+    raw = raw.replace(b'"SURROGATE"', b'"\\ud800 alone"').replace(b'"INVALID"', b'"bad \xff byte"')
+    write_bytes(path, raw)
+
+
+def write_upstream_change(root: Path) -> None:
+    """Change the mirror as an upstream release would (UPSTREAM_CHANGE): one GQA image truncated, one
+    dropped. The checksum index follows, so a re-download sees the new archive."""
+    path = mirror_file(root, GQA.archives[0].url)
+    with zipfile.ZipFile(path) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for info, data in members:
+            if info.filename == "images/2354789.jpg":
+                continue
+            zf.writestr(info, data[: len(data) // 2] if info.filename == "images/2354788.jpg" else data)
+    write_bytes(path, buf.getvalue())
+    write_checksums(root)
+
+
 def write_checksums(root: Path) -> None:
     """The mirror's checksum index (`pipeline.verify`): the sample's files are miniatures of the
     upstream ones, so the mirror declares what its copies are."""
@@ -180,6 +256,8 @@ def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     rng = random.Random(seed)
     images = _coco(root, rng) + _gqa(root, rng) + _textvqa(root, rng) + _vg(root, rng) + _ocr_vqa(root, rng)
     _llava_665k(root, images, rng)
+    _adversarial_members(root, rng)
+    _adversarial_records(root)
     write_hub_samples(root, seed)  # after the zips: some hub rows reuse their exact image bytes
     write_checksums(root)
     return root

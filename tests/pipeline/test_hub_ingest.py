@@ -19,7 +19,7 @@ from pipeline.checks import check_conversations, check_manifest_images
 from pipeline.sources.base import IngestReport
 
 HUB_SOURCES = {name: s for name, s in SOURCES.items() if s.family == "hub"}
-SAMPLE_ROWS = {"visualmrc": {"train": 3}, "textcaps": {"train": 3}, "clevr": {"train": 3},
+SAMPLE_ROWS = {"visualmrc": {"train": 5}, "textcaps": {"train": 3}, "clevr": {"train": 3},
                "vqav2": {"train": 7}, "openspaces": {"train": 6, "test": 3}}
 
 

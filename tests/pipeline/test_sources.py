@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from pipeline.layout import Layout
-from sample.mirror import BAD_INPUTS
+from sample.mirror import BAD_INPUTS, BAD_RECORDS
 from pipeline.sources import coco_annotations, llava_665k
 from pipeline.sources.base import IngestContext
 from pipeline.sources.registry import IMAGE_SOURCES, SOURCES
@@ -114,9 +115,12 @@ def test_665k_records_checked_against_images(ingested):
     layout, _ = ingested
     report = llava_665k.build_conversations(layout, QUIET)
     rejected = pq.read_table(layout.tables("llava_665k") / "rejections.parquet").to_pylist()
-    reasons = {r["source_id"].split(":", 1)[1]: r["reason"] for r in rejected}
+    # every malformed record is one rejection naming it (issue 10, items 5 and 8); none stops the source
+    by_position = Counter(r["reason"] for r in rejected if ":" not in r["source_id"])
+    assert by_position == {"bad_text": 2}  # no id could be read: named by position
+    reasons = {r["source_id"].split(":", 1)[1]: r["reason"] for r in rejected if ":" in r["source_id"]}
     assert reasons == {"missing-image": "image_missing", "malformed": "turns_not_alternating",
-                       "empty-turn": "empty_turn", "two-tokens": "image_token"}
+                       "empty-turn": "empty_turn", "two-tokens": "image_token", "": "bad_id", **BAD_RECORDS}
     table = pq.read_table(report.tables["train"]).to_pylist()
     assert report.records == len(table) == report.rows_read - len(rejected)
     assert report.details["text_only"] == 3 and report.details["image_token_moved_to_start"] == 1

@@ -11,7 +11,7 @@ from PIL import Image
 from .layout import Layout
 from .manifests import image_exists
 from .parallel import process_pool
-from .records import check_record
+from .records import check_record, exists_under
 
 
 def _check_image(args: tuple[Path, str, str]) -> str | None:
@@ -44,10 +44,14 @@ def check_manifest_images(data_root: Path, manifest: Path, workers: int = 0) -> 
 
 
 def check_conversations(layout: Layout, table: Path) -> tuple[int, dict[str, int]]:
-    """Re-apply the record contract to a written conversation table (images: as the manifests list
-    them); return (rows, violations by reason)."""
+    """Re-apply the record contract to a written conversation table; return (rows, violations by reason).
+    An image must be listed by the manifests (what the contract reads) and, checked here too, on disk."""
     t = pq.read_table(table, columns=["id", "image", "conversations"]).to_pydict()
-    exists = image_exists(layout.data_root, layout.tables_root)
+    listed, on_disk = image_exists(layout.data_root, layout.tables_root), exists_under(layout.data_root)
+
+    def exists(rel: str) -> bool:
+        return listed(rel) and on_disk(rel)
+
     bad: dict[str, int] = {}
     if len(set(t["id"])) != len(t["id"]):
         bad["duplicate_id"] = len(t["id"]) - len(set(t["id"]))

@@ -80,12 +80,18 @@ def _parse_index(text: str) -> dict[str, str]:
     return index
 
 
+def _local_root(mirror: str) -> Path | None:
+    """The folder of a local (path or file://) mirror; None for an HTTP one."""
+    if mirror.startswith("file://"):
+        return Path(urllib.request.url2pathname(urllib.parse.urlsplit(mirror).path))
+    return None if "://" in mirror else Path(mirror)
+
+
 def _read_index(mirror: str) -> dict[str, str]:
     """The mirror's checksum index ({} when it has none)."""
-    if "://" not in mirror or mirror.startswith("file://"):
-        local = urllib.request.url2pathname(urllib.parse.urlsplit(mirror).path) if "://" in mirror else mirror
+    if (local := _local_root(mirror)) is not None:
         try:
-            return _parse_index((Path(local) / INDEX_NAME).read_text("utf-8"))
+            return _parse_index((local / INDEX_NAME).read_text("utf-8"))
         except FileNotFoundError:
             return {}
     import requests
@@ -98,16 +104,29 @@ def _read_index(mirror: str) -> dict[str, str]:
     return _parse_index(resp.text)
 
 
-_indexes: dict[str, tuple[float, dict[str, str]]] = {}
+_indexes: dict[str, tuple[object, dict[str, str]]] = {}
 _index_lock = threading.Lock()
 
 
+def _index_stamp(mirror: str) -> object:
+    """What tells a reused index is still current: a local index file's size and mtime; for an HTTP
+    mirror, the INDEX_TTL time slot (OCR-VQA asks once per cover, from many threads)."""
+    if (local := _local_root(mirror)) is None:
+        return int(time.monotonic() // INDEX_TTL)
+    try:
+        st = (local / INDEX_NAME).stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 def mirror_index(mirror: str) -> dict[str, str]:
-    """`_read_index`, reused for INDEX_TTL seconds (OCR-VQA asks once per cover, from many threads)."""
+    """`_read_index`, reused while its stamp holds."""
     with _index_lock:
+        stamp = _index_stamp(mirror)
         hit = _indexes.get(mirror)
-        if hit is None or time.monotonic() - hit[0] > INDEX_TTL:
-            hit = _indexes[mirror] = (time.monotonic(), _read_index(mirror))
+        if hit is None or hit[0] != stamp:
+            hit = _indexes[mirror] = (stamp, _read_index(mirror))
         return hit[1]
 
 

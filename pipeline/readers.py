@@ -37,7 +37,12 @@ def read_bounded(stream, declared: int | None, cap: int, what: str) -> bytes:
     """At most `cap` bytes of `stream`, refusing what declares or turns out to be larger."""
     if declared is not None and declared > cap:
         raise TooLarge(f"too_large: {what} declares {declared:,} bytes (cap {cap:,})")
-    data = stream.read(cap + 1)
+    # Ask for the declared size plus one (a read of `cap` bytes would allocate all of them); only a
+    # stream longer than it declared is read on, still never past the cap.
+    limit = cap if declared is None else declared
+    data = stream.read(limit + 1)
+    if len(data) > limit and limit < cap:
+        data += stream.read(cap + 1 - len(data))
     if len(data) > cap:
         raise TooLarge(f"too_large: {what} holds more than {cap:,} bytes")
     return data

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-import polars as pl
+import pyarrow.parquet as pq
 
 from .names import path_problem
 from .records import exists_under
+
+if TYPE_CHECKING:
+    import polars as pl  # imported where used: the ingest processes need not pay for it
 
 
 def manifest_files(tables_root: Path) -> list[Path]:
@@ -22,8 +25,10 @@ def manifest_files(tables_root: Path) -> list[Path]:
     return sorted(p for p in tables_root.glob("*/images/*.parquet") if not p.name.startswith((".", "_")))
 
 
-def image_hashes(tables_root: Path) -> pl.DataFrame:
+def image_hashes(tables_root: Path) -> "pl.DataFrame":
     """(path, sha256) of every written image, from all sources' image manifests."""
+    import polars as pl
+
     files = manifest_files(tables_root)
     if not files:
         return pl.DataFrame(schema={"path": pl.String, "sha256": pl.String})
@@ -34,11 +39,7 @@ def image_hashes(tables_root: Path) -> pl.DataFrame:
 
 def written_paths(manifests: Iterable[Path]) -> set[str]:
     """The paths the given manifests list as written (absent manifests list nothing)."""
-    files = [m for m in manifests if m.is_file()]
-    if not files:
-        return set()
-    frame = pl.scan_parquet(files).select("path").filter(pl.col("path").is_not_null()).collect()
-    return set(frame["path"].to_list())
+    return {p for m in manifests if m.is_file() for p in pq.read_table(m, columns=["path"]).column(0).to_pylist() if p}
 
 
 def covered_folders(tables_root: Path) -> set[str]:

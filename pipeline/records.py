@@ -1,10 +1,11 @@
 """The conversation record contract (docs/architecture.md): one function decides whether a record is valid.
 
-Rules, each a named rejection reason: turns alternate human/gpt starting with human; no empty turn;
-an image sample has exactly one `<image>` token at the start of the first human turn; a text-only
-sample has none; then the content rules (`check_content`): the image path is relative, normalized
-and bounded; no turn is longer than MAX_TURN_BYTES; the first turn asks something besides `<image>`;
-every answer has a visible character; last, the image exists (as the image manifests list it)."""
+Rules, each a named rejection reason: turns alternate human/gpt starting with human; no empty turn
+(every turn, answers included, has a visible character: whitespace and zero-width or other format
+characters do not count); an image sample has exactly one `<image>` token at the start of the first
+human turn; a text-only sample has none; then the content rules (`check_content`): the image path is
+relative, normalized and bounded; no turn is longer than MAX_TURN_BYTES; the first turn asks
+something besides `<image>`; last, the image exists (as the image manifests list it)."""
 from __future__ import annotations
 
 import re
@@ -74,7 +75,7 @@ def check_record(image: str | None, conversations: Any,
         value = turn.get("value")
         if value is not None and not isinstance(value, str):
             return Rejection("not_text", f"turn {i} is {type(value).__name__}, not text")
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or invisible(value):
             return Rejection("empty_turn", f"turn {i} is empty")
     if len(conversations) % 2:
         return Rejection("unanswered_turn", "last human turn has no answer")
@@ -105,9 +106,6 @@ def check_content(image: str | None, conversations: list[dict[str, str]]) -> Rej
             return Rejection("turn_too_long", f"turn {i} has {size} bytes (cap {MAX_TURN_BYTES})")
     if invisible(conversations[0]["value"].replace(IMAGE_TOKEN, "")):
         return Rejection("no_question", "turn 0 asks nothing besides <image>")
-    for i in range(1, len(conversations), 2):
-        if invisible(conversations[i]["value"]):
-            return Rejection("invisible_answer", f"turn {i} has no visible character")
     return None
 
 

@@ -62,7 +62,7 @@ HUB_BAD_INPUTS = {
     "openspaces:train:1:2": "rejected: image_undecodable (not an image)",
     "openspaces:test:0:2": "rejected: empty_turn (empty question)",
     # adversarial rows (`_adversarial_rows`)
-    "visualmrc:train:0:3": "rejected: invisible_answer (the answer is a zero-width space)",
+    "visualmrc:train:0:3": "rejected: empty_turn (the answer is a zero-width space)",
     "visualmrc:train:0:4": "rejected: no_question (the question is a byte-order mark)",
 }
 # <source>:<split>:<file #>:<row> -> how it overlaps the 665K sample

@@ -56,7 +56,7 @@ BAD_INPUTS = {
 BAD_RECORDS = {
     "string-turn": "bad_turn", "int-value": "not_text", "nul-image": "bad_image_path",
     "long-component": "bad_image_path", "absolute-image": "bad_image_path", "dotdot-image": "bad_image_path",
-    "only-token": "no_question", "zero-width-answer": "invisible_answer", "huge-question": "turn_too_long",
+    "only-token": "no_question", "zero-width-answer": "empty_turn", "huge-question": "turn_too_long",
     "bomb-image": "image_missing",
 }
 # What `write_upstream_change` does to the mirror, and what a re-ingest must make of it.

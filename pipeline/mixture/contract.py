@@ -14,12 +14,11 @@ from pipeline.manifests import covered_folders, manifest_files
 from pipeline.names import MAX_COMPONENT_BYTES, MAX_PATH_BYTES
 from pipeline.records import IMAGE_TOKEN, INVISIBLE_CLASS, MAX_TURN_BYTES, exists_under
 
-# Python's str.strip() treats the ASCII separators \x1c-\x1f as whitespace; regex \s does not.
-BLANK_PATTERN = r"^[\s\x1c-\x1f]*$"
 # A plain relative path (no empty, "." or ".." component) can be checked by listing its folder.
 _PLAIN_PATH = r"^(?:[^/]+/)*[^/]+$"
 _DOT_PART = r"(?:^|/)\.{1,2}(?:/|$)"
-INVISIBLE_PATTERN = f"^[{INVISIBLE_CLASS}]*$"
+INVISIBLE_PATTERN = f"^[{INVISIBLE_CLASS}]*$"  # records.invisible, from the same character class
+_NO_QUESTION = f"^(?:[{INVISIBLE_CLASS}]|{IMAGE_TOKEN})*$"
 _RD = pl.Struct({"reason": pl.String, "detail": pl.String})
 
 
@@ -124,7 +123,7 @@ def record_violations(df: pl.DataFrame) -> pl.DataFrame:
     codes = conv.list.eval(
         pl.when(~speaker.is_in(["human", "gpt"]).fill_null(False)).then(1)
         .when(speaker != expected).then(2)
-        .when(value.is_null() | value.str.contains(BLANK_PATTERN)).then(3)
+        .when(value.is_null() | value.str.contains(INVISIBLE_PATTERN)).then(3)
         .otherwise(0))
     n_turns = conv.list.len()
     has_image = pl.col("image").is_not_null() & (pl.col("image") != "")
@@ -184,9 +183,7 @@ def content_violations(df: pl.DataFrame) -> pl.DataFrame:
     conv = pl.col("conversations")
     sizes = conv.list.eval(value.str.len_bytes())
     long_turn = _first_turn(conv.list.eval(value.str.len_bytes() > MAX_TURN_BYTES))
-    blank_answer = _first_turn(conv.list.eval((pl.int_range(pl.len()) % 2 == 1)
-                                              & value.str.contains(INVISIBLE_PATTERN)))
-    question = conv.list.first().struct.field("value").str.replace_all(IMAGE_TOKEN, "", literal=True)
+    question = conv.list.first().struct.field("value")
     path = image.str.slice(0, 200)
     path_rule = (
         pl.when(image.str.contains(r"[\x00-\x1f\x7f]")).then(pl.lit("control character in path"))
@@ -203,9 +200,7 @@ def content_violations(df: pl.DataFrame) -> pl.DataFrame:
             reason=pl.lit("turn_too_long"),
             detail=pl.format("turn {} has {} bytes (cap {})", long_turn, sizes.list.get(long_turn.cast(pl.Int64)),
                              pl.lit(MAX_TURN_BYTES))))
-        .when(question.str.contains(INVISIBLE_PATTERN)).then(pl.struct(
+        .when(question.str.contains(_NO_QUESTION)).then(pl.struct(
             reason=pl.lit("no_question"), detail=pl.lit("turn 0 asks nothing besides <image>")))
-        .when(blank_answer.is_not_null()).then(pl.struct(
-            reason=pl.lit("invisible_answer"), detail=pl.format("turn {} has no visible character", blank_answer)))
         .otherwise(pl.lit(None, dtype=_RD)))
     return df.select(rule.alias("_rd")).unnest("_rd")

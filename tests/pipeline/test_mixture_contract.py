@@ -12,7 +12,7 @@ import pytest
 from pipeline import tables
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline.mixture.contract import (BLANK_PATTERN, _in_slices, contract_violations, existing_images,
+from pipeline.mixture.contract import (_in_slices, contract_violations, existing_images,
                                        images_exist, missing_images, record_violations)
 from pipeline.records import INVISIBLE_CLASS, MAX_TURN_BYTES, check_record, exists_under, invisible
 
@@ -70,13 +70,14 @@ CASES: list[tuple[str | None, Any]] = [
     ("coco/a.jpg", [turn(H, "<image>\n"), turn(G, "a")]),                                        # only the token
     ("coco/a.jpg", [turn(H, "<image>\n\u200b"), turn(G, "a")]),                                  # no_question
     (None, [turn(H, "\u200b\ufeff"), turn(G, "a")]),                                              # no_question
-    ("coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "\u200b")]),                                  # invisible_answer
-    (None, [turn(H, "q"), turn(G, "a"), turn(H, "\u200b"), turn(G, "\u2060\u200d")]),             # second answer
+    ("coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "\u200b")]),                                  # empty: invisible
+    (None, [turn(H, "q"), turn(G, "a"), turn(H, "\u200b"), turn(G, "\u2060\u200d")]),             # empty turn 2
+    ("coco/a.jpg", [turn(H, "<image>\n<image>\u200b"), turn(G, "a")]),                            # two tokens first
     ("coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "a\u200b")]),                                 # visible: fine
 ]
 
 ALL_REASONS = {"no_conversation", "bad_turn", "turns_not_alternating", "empty_turn", "unanswered_turn",
-               "image_token", "image_missing", "bad_image_path", "turn_too_long", "no_question", "invisible_answer"}
+               "image_token", "image_missing", "bad_image_path", "turn_too_long", "no_question"}
 
 
 @pytest.fixture()
@@ -130,16 +131,9 @@ def test_details_name_the_fault(data_root: Path) -> None:
             assert details[i] == r.detail, (i, CASES[i])
 
 
-def test_whitespace_matches_python_strip_for_every_code_point() -> None:
-    """`value.strip()` is Python's notion of a blank turn; the pattern must agree on all of Unicode."""
-    chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
-    blank = pl.Series(chars).str.contains(BLANK_PATTERN).to_list()
-    assert blank == [not ch.strip() for ch in chars]
-
-
 def test_invisible_characters_agree_for_every_code_point() -> None:
-    """`records.invisible` and the polars pattern share one class; they must agree on all of Unicode,
-    and every character Python calls whitespace is invisible."""
+    """What makes a turn empty: `records.invisible` and the polars pattern share one class and must agree
+    on all of Unicode; every character Python's `str.strip()` removes is invisible too."""
     chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
     polars_says = pl.Series(chars).str.contains(f"^[{INVISIBLE_CLASS}]*$").to_list()
     assert polars_says == [invisible(ch) for ch in chars]

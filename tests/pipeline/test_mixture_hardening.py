@@ -40,7 +40,7 @@ def test_odd_records_never_reach_the_json(world: Layout) -> None:
     reasons = dict(pl.read_parquet(report.rejections_path).select("source_id", "reason").iter_rows())
     assert {k: reasons[f"llava_665k:{k}"] for k in odd} == {
         "absolute": "bad_image_path", "dotdot": "bad_image_path", "token-only": "no_question",
-        "zero-width": "invisible_answer", "huge": "turn_too_long"}
+        "zero-width": "empty_turn", "huge": "turn_too_long"}
     records = json.loads(report.json_path.read_text())
     assert all(isinstance(r["id"], str) and r["id"] != "None" for r in records)
     assert any(r["conversations"][0]["value"].endswith("Whose id is null?") for r in records)

@@ -6,9 +6,11 @@ read through a stream that never yields more than the cap, so a deflate bomb cos
 Where an archive repeats a member name, the first entry is the one read."""
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 # Above the largest real image in our sources by far (a few MB); configurable per source with the
 # `max_image_bytes` option (`IngestContext.image_cap`).
@@ -31,6 +33,20 @@ def open_zip(path: Path) -> zipfile.ZipFile:
         size = path.stat().st_size if path.exists() else 0
         raise UnreadableFile(f"{path}: not a readable zip archive ({err}; no central directory found "
                              f"before byte {size})") from err
+
+
+@contextlib.contextmanager
+def unreadable_as(path: Path, kind: str) -> Iterator[None]:
+    """Parse errors of the block (pyarrow's, a zip's) as an `UnreadableFile` naming `path`. pyarrow
+    reports a garbled file as an OSError without errno; one with an errno is the environment's."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, zipfile.BadZipFile, OSError) as err:
+        if isinstance(err, OSError) and err.errno is not None:
+            raise
+        raise UnreadableFile(f"{path}: not a readable {kind} ({type(err).__name__}: {err})") from err
 
 
 def read_bounded(stream, declared: int | None, cap: int, what: str) -> bytes:

@@ -31,7 +31,7 @@ from ..layout import Layout
 from ..parallel import ordered_map
 from ..progress import Log, Progress, default_log
 from ..manifests import remove_stale_images
-from ..readers import MAX_IMAGE_BYTES
+from ..readers import MAX_IMAGE_BYTES, unreadable_as
 from ..records import Rejection, check_record, guarded
 from ..shards import close_staging, manifest_path, manifest_report, open_staging, shard_step
 from ..step import Step
@@ -137,8 +137,9 @@ def ingest_shard(ds: "HubDataset", layout: Layout, split: str, index: int, repo_
             yield pending, (jobs, layout.data_root, ds.name, staging, max_bytes)
 
     # Bounded: at most 2 batches per worker (plus the one being read) hold image bytes.
-    for pending, rows in ordered_map(_normalize_batch, batches(), workers, depth=2 * workers + 1):
-        state.settle(pending, rows)
+    with unreadable_as(local, "Parquet file"):
+        for pending, rows in ordered_map(_normalize_batch, batches(), workers, depth=2 * workers + 1):
+            state.settle(pending, rows)
     progress.close()
     meta = {"source": ds.name, "shard": shard, "commit": commit, "file": repo_path}
     write_table(parts[0], tables.to_table(state.records, tables.CONVERSATIONS).replace_schema_metadata(meta))

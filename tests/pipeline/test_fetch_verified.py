@@ -1,5 +1,6 @@
 """Issue 10, items 3, 4 and 9: nothing is trusted unverified, through mirrors or from the cache
-(real loopback HTTP servers that misbehave on purpose; no mocks)."""
+(real loopback HTTP servers that misbehave on purpose; no mocks). APIs the fix added are imported
+inside the tests that use them, so each test fails on its own on the code before the fix."""
 import hashlib
 import json
 import os
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.digests import sidecar_path
-from pipeline.fetch import Expected, FetchError, fetch, fetch_upstream, mirror_url
+from pipeline.fetch import Expected, FetchError, fetch, mirror_url
 from pipeline.sources.remote import RemoteFile
-from pipeline.verify import INDEX_NAME, format_problem, redact
+from pipeline.verify import INDEX_NAME
 from sample.server import MirrorHandler, MirrorServer
 
 UPSTREAM = "https://host.example/files/images.zip"
@@ -68,7 +69,7 @@ def test_an_html_page_is_not_a_zip(tmp_path, mirror):
     root, _ = mirror
     serve_file(root, b"<!doctype html><html><body>Please log in</body></html>")
     with MirrorServer(root) as server, pytest.raises(FetchError, match="not a zip archive") as err:
-        fetch_upstream(UPSTREAM, tmp_path / "images.zip", Expected(), server.url, log=QUIET)
+        fetch(mirror_url(UPSTREAM, server.url), tmp_path / "images.zip", identity=UPSTREAM, log=QUIET)
     assert err.value.permanent and not (tmp_path / "images.zip").exists()
 
 
@@ -188,6 +189,8 @@ def test_a_corrupt_cache_entry_is_fetched_again_once(tmp_path, mirror):
     ("a.parquet", b"PAR1....", "not a Parquet file"), ("a.json", b'[{"id": 1}, {"id"', "not a JSON document"),
     ("a.zip", b"PK\x03\x04 truncated", "not a zip archive"), ("a.jpg", b"anything", None)])
 def test_format_magic(tmp_path, name, body, problem):
+    from pipeline.verify import format_problem
+
     path = tmp_path / name
     path.write_bytes(body)
     assert (format_problem(path) or "").startswith(problem or "") and (format_problem(path) is None) == (problem is None)
@@ -223,12 +226,14 @@ def test_credentials_and_mirror_address_stay_out_of_messages_and_sidecars(tmp_pa
         lines: list[str] = []
         fetch(secret_url + "/host.example/files/images.zip", tmp_path / "x.zip", log=lines.append)
         with pytest.raises(FetchError) as err:
-            fetch_upstream("https://host.example/files/gone.zip", tmp_path / "gone.zip", Expected(), secret_url,
-                           log=lines.append)
+            fetch(mirror_url("https://host.example/files/gone.zip", secret_url), tmp_path / "gone.zip",
+                  identity="https://host.example/files/gone.zip", log=lines.append)
     assert str(err.value) == "https://host.example/files/gone.zip: HTTP 404"
     stored = sidecar_path(tmp_path / "x.zip").read_text()
     assert "s3cret" not in stored and "reader" not in stored and "***@127.0.0.1" in stored
     assert not any("s3cret" in line for line in lines)
+    from pipeline.verify import redact
+
     assert redact("https://u:p@host/x?y=1") == "https://***@host/x?y=1" and redact("file:///a") == "file:///a"
 
 
@@ -236,7 +241,7 @@ def test_files_are_created_with_the_umask(tmp_path, mirror):
     root, _ = mirror
     old = os.umask(0o022)
     try:
-        result = fetch_upstream(UPSTREAM, tmp_path / "images.zip", Expected(), str(root), log=QUIET)
+        result = fetch(mirror_url(UPSTREAM, str(root)), tmp_path / "images.zip", identity=UPSTREAM, log=QUIET)
     finally:
         os.umask(old)
     assert result.path.stat().st_mode & 0o777 == 0o644

@@ -21,7 +21,6 @@ from PIL import Image
 from pipeline import atomic
 from pipeline.fetch import FetchError
 from pipeline.layout import Layout
-from pipeline.readers import UnreadableFile
 from pipeline.sharding import shard_of
 from pipeline.sources import hub_ingest, hub_parquet, llava_665k
 from pipeline.sources.base import IngestContext
@@ -33,6 +32,8 @@ from pipeline.sources.zip_images import ZipImageSource
 from sample.mirror import UPSTREAM_CHANGE, write_upstream_change
 from sample.server import MirrorServer
 
+# Imports of APIs the fix added sit inside the tests that use them, so that on the code before the
+# fix each test fails on its own behaviour rather than the whole module on an import.
 QUIET = lambda _: None  # noqa: E731
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -179,6 +180,8 @@ def test_member_names_are_normalized_bounded_and_deduplicated(tmp_path, layout):
 
 
 def test_an_unparseable_665k_file_names_itself_and_the_offset(layout):
+    from pipeline.readers import UnreadableFile
+
     path = llava_665k.annotations_path(layout)
     path.parent.mkdir(parents=True)
     path.write_bytes(b'[{"id": "a", "conversations": []},\n {"id": "b", "conv')
@@ -218,6 +221,23 @@ def test_hub_rows_of_unexpected_types_are_one_rejection_each(tmp_path, layout):
     ds = odd_hub_mirror(tmp_path / "m3", binary_list)
     hub_parquet.download(ds, listed, str(tmp_path / "m3"), log=QUIET)
     assert hub_ingest.ingest(ds, listed, 1, QUIET).records == 1  # list<binary> images are read like {bytes}
+
+
+def test_an_unparseable_hub_file_names_itself(tmp_path, layout):
+    """Framing intact (PAR1 at both ends), pages garbled: the source fails, naming the file."""
+    from pipeline.readers import UnreadableFile
+
+    ok_texts = pa.list_(pa.struct([("user", pa.string()), ("assistant", pa.string())]))
+    table = pa.table({"images": pa.array([[{"bytes": jpeg(i), "path": None}] for i in range(4)]),
+                      "texts": pa.array([[{"user": "q?", "assistant": "a"}]] * 4, ok_texts)})
+    ds = odd_hub_mirror(tmp_path / "m", table)
+    path = next((tmp_path / "m").rglob("*.parquet"))
+    data = bytearray(path.read_bytes())
+    data[8:len(data) // 2] = bytes(len(data) // 2 - 8)
+    path.write_bytes(bytes(data))
+    hub_parquet.download(ds, layout, str(tmp_path / "m"), log=QUIET)
+    with pytest.raises(UnreadableFile, match=r"train-00000-of-00001\.parquet: not a readable Parquet file"):
+        hub_ingest.ingest(ds, layout, 1, QUIET)
 
 
 def test_a_corrupted_hub_file_is_refused_by_its_listed_sha256(tmp_path, sample_mirror, layout):
@@ -275,7 +295,7 @@ def test_no_litter_and_readable_files(tmp_path, layout):
     src.download(ctx)
     images = layout.tables("pics") / "images"
     images.mkdir(parents=True)
-    killed = images / atomic.temp_name("000.parquet", "dead").replace(f".{os.getpid()}.", ".999999999.")
+    killed = images / ".000.parquet.999999999.5f3a.part"  # a dead process's temp name (atomic.temp_name)
     killed.write_bytes(b"half a manifest")  # what a kill during the manifest's rename left
     old = os.umask(0o022)
     try:

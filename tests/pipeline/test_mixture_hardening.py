@@ -11,7 +11,6 @@ import pytest
 
 from pipeline import atomic, mixture, tables
 from pipeline.layout import Layout
-from pipeline.mixture import commit as mixture_commit
 from tests.pipeline.test_mixture_engine import build, g, h, rec, world, write_conversations  # noqa: F401
 
 
@@ -57,6 +56,8 @@ def test_the_command_line_fails_outside_tolerance(world: Layout, tmp_path: Path,
 
 
 def test_one_commit_point_and_no_litter(world: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.mixture import commit as mixture_commit
+
     old = os.umask(0o022)
     try:
         first = build(world)

@@ -103,6 +103,8 @@ def _run_one(reader: Reader, t: ImageTask, data_root: Path, source: str, staging
     except TooLarge as err:
         return _quarantined(source, t.original, str(err))
     except Exception as err:  # a member the archive lists but cannot inflate (CRC, bad zip)
+        if isinstance(err, OSError) and err.errno is not None:
+            raise  # the archive or the disk is gone: never a shard of quarantines (its old images would go)
         return _quarantined(source, t.original, f"unreadable: {type(err).__name__}: {err}")
     try:
         return normalize(data, data_root, t.rel_path, source, t.original, staging, max_bytes=reader.max_bytes)

@@ -107,6 +107,8 @@ def test_ocr_vqa_failure_list_and_resume(layout, mirror_server):
     failures = [r for f in (layout.tables("ocr_vqa") / "failures").glob("*.parquet") for r in pq.read_table(f).to_pylist()]
     assert sorted(f["book_id"] for f in failures) == ["0000000005", "0000000006"]
     assert all("404" in f["error"] for f in failures)
+    # failures name the upstream URL, never the mirror's address: two runs record the same table
+    assert all(f["error"] == f"{f['url']}: HTTP 404" for f in failures)
     covers = sorted(p.name for p in (layout.cache("ocr_vqa") / "covers").iterdir() if not p.name.endswith(".json"))
     assert len(covers) == 8  # every live URL downloaded once, kept for resume
 

@@ -96,7 +96,14 @@ def _read_index(mirror: str) -> dict[str, str]:
             return {}
     import requests
 
-    resp = requests.get(mirror.rstrip("/") + "/" + INDEX_NAME, timeout=60)
+    for attempt in range(3):
+        try:
+            resp = requests.get(mirror.rstrip("/") + "/" + INDEX_NAME, timeout=60)
+            break
+        except requests.RequestException as err:  # its message would carry the mirror's address
+            if attempt == 2:
+                raise OSError(f"the mirror's {INDEX_NAME} is unreachable ({type(err).__name__})") from None
+            time.sleep(1.0 + attempt)
     if resp.status_code == 404:
         return {}
     if resp.status_code != 200:

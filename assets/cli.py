@@ -46,11 +46,21 @@ def resolve(args: argparse.Namespace) -> tuple[Path, Settings]:
     return home, settings
 
 
+# A mirror URL with credentials reaches the run through Dagster's secret reference ({"env": name}),
+# so run storage, event logs and the UI hold the variable's name, never the password.
+MIRROR_SECRET_ENV = "SPATIALMIX_MIRROR_WITH_CREDENTIALS"
+
+
 def _run_config(settings: Settings, **overrides: object) -> dict:
     """The workspace values of this run, recorded in its run config (so the UI shows what it used)."""
+    from pipeline.verify import redact
+
     from .resources import Workspace
 
-    fields = Workspace.from_settings(settings).model_dump() | {k: v for k, v in overrides.items() if v}
+    fields: dict = Workspace.from_settings(settings).model_dump() | {k: v for k, v in overrides.items() if v}
+    if redact(fields["mirror"]) != fields["mirror"]:
+        os.environ[MIRROR_SECRET_ENV] = fields["mirror"]  # read by this process's in-process runs only
+        fields["mirror"] = {"env": MIRROR_SECRET_ENV}
     return {"resources": {"workspace": {"config": fields}}}
 
 
@@ -140,7 +150,10 @@ def cmd_settings(args: argparse.Namespace) -> int:
             values[key] = kind(value) if kind is not str else value
         settings = dataclasses.replace(settings, **values).with_paths_resolved(Path.cwd())
         save_settings(home, settings)
-    print(settings_path(home).read_text() if settings_path(home).exists() else f"(no settings in {home}: defaults)")
+    from pipeline.verify import redact
+
+    text = settings_path(home).read_text() if settings_path(home).exists() else f"(no settings in {home}: defaults)"
+    print(text.replace(settings.mirror, redact(settings.mirror)) if settings.mirror else text)
     return 0
 
 

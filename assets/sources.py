@@ -89,7 +89,7 @@ def _check_results(source: Source, report: IngestReport, workspace: Workspace) -
     if source.tables:
         rows, violations = 0, []
         for table in report.tables.values():
-            n, bad = check_conversations(layout.data_root, table)
+            n, bad = check_conversations(layout, table)
             rows += n
             violations.append(bad)
         results.append(records_valid_result(rows, report.records, merge_counts(violations)))

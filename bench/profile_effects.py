@@ -26,7 +26,7 @@ from PIL import Image  # noqa: E402
 from transformers import (AutoTokenizer, CLIPImageProcessor, CLIPImageProcessorPil, LlamaConfig,  # noqa: E402
                           LlamaTokenizer, TrainerCallback)
 
-from pipeline.sources.llava_json import convert_records  # noqa: E402
+from pipeline.sources.llava_json import convert_records, load_records  # noqa: E402
 from sample.mirror import write_sample_mirror  # noqa: E402
 from trainer.config import preset_config  # noqa: E402
 from trainer.conversation import IGNORE_INDEX, tokenize  # noqa: E402
@@ -49,7 +49,7 @@ def records_from(mixture: str | None, work: Path) -> list[dict[str, Any]]:
         return json.loads(Path(mixture).read_text())
     path = next(write_sample_mirror(work / "mirror").rglob("llava_v1_5_mix665k.json"))
     # the sample 665K as the ingest keeps it (LLaVA's repairs, the contract, the masking rule)
-    return convert_records(json.loads(path.read_text()), "llava_665k", lambda image: image, lambda _: None).rows
+    return convert_records(load_records(path), "llava_665k", lambda image: image, lambda _: None).rows
 
 
 def token_streams(records: list[dict[str, Any]], tokenizer: Any, label: str) -> None:

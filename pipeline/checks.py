@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from PIL import Image
 
+from .layout import Layout
+from .manifests import image_exists
+from .parallel import process_pool
 from .records import check_record, exists_under
 
 
@@ -36,15 +38,20 @@ def check_manifest_images(data_root: Path, manifest: Path, workers: int = 0) -> 
     if workers == 1 or len(jobs) < 256:
         problems = [r for r in map(_check_image, jobs) if r]
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             problems = [r for r in pool.map(_check_image, jobs, chunksize=64) if r]
     return len(jobs), problems
 
 
-def check_conversations(data_root: Path, table: Path) -> tuple[int, dict[str, int]]:
-    """Re-apply the record contract to a written conversation table; return (rows, violations by reason)."""
+def check_conversations(layout: Layout, table: Path) -> tuple[int, dict[str, int]]:
+    """Re-apply the record contract to a written conversation table; return (rows, violations by reason).
+    An image must be listed by the manifests (what the contract reads) and, checked here too, on disk."""
     t = pq.read_table(table, columns=["id", "image", "conversations"]).to_pydict()
-    exists = exists_under(data_root)
+    listed, on_disk = image_exists(layout.data_root, layout.tables_root), exists_under(layout.data_root)
+
+    def exists(rel: str) -> bool:
+        return listed(rel) and on_disk(rel)
+
     bad: dict[str, int] = {}
     if len(set(t["id"])) != len(t["id"]):
         bad["duplicate_id"] = len(t["id"]) - len(set(t["id"]))

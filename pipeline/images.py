@@ -14,6 +14,8 @@ from pathlib import Path
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .atomic import write_bytes
+from .readers import MAX_IMAGE_BYTES
+from .records import Rejection
 
 JPEG_QUALITY = 95
 # Beyond this many pixels an image is refused before decoding (decompression-bomb guard). The largest
@@ -43,6 +45,24 @@ class ManifestRow:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def row_image(images: object, column: str) -> bytes | Rejection:
+    """The one image of a hub row's image column: `datasets` stores a list of {bytes, path} structs (or
+    one struct, for an `Image` column rather than a list of them); plain binaries are read the same way.
+    Anything else is the record's rejection."""
+    if isinstance(images, dict):
+        images = [images]
+    if not images:
+        return Rejection("no_image", f"{column} is null or empty")
+    if not isinstance(images, list):
+        return Rejection("bad_image_field", f"{column} is {type(images).__name__}, not a list of images")
+    if len(images) > 1:
+        return Rejection("several_images", f"{len(images)} images; a record holds one")
+    data = images[0].get("bytes") if isinstance(images[0], dict) else images[0]
+    if data is not None and not isinstance(data, bytes):
+        return Rejection("bad_image_field", f"{column}[0] is {type(data).__name__}, not bytes")
+    return data or b""
 
 
 class Rejected(Exception):
@@ -119,11 +139,14 @@ def encode_jpeg(im: Image.Image) -> bytes:
 
 
 def normalize(data: bytes, data_root: Path, rel_path: str, source: str, original: str,
-              tmp_dir: Path | None = None, max_pixels: int = MAX_PIXELS) -> ManifestRow:
+              tmp_dir: Path | None = None, max_pixels: int = MAX_PIXELS,
+              max_bytes: int = MAX_IMAGE_BYTES) -> ManifestRow:
     """Write `data` as `data_root/rel_path` (forced to `.jpg`) under the image contract."""
     rel = str(Path(rel_path).with_suffix(".jpg"))
     fmt = None
     try:
+        if len(data) > max_bytes:
+            raise Rejected(f"too_large: {len(data):,} bytes (cap {max_bytes:,})")
         im = _open(data, max_pixels)
         fmt, (width, height) = im.format, im.size
         why = _why_reencode(im)

@@ -1,16 +1,22 @@
 """The conversation record contract (docs/architecture.md): one function decides whether a record is valid.
 
-Rules, each a named rejection reason: turns alternate human/gpt starting with human; no empty turn;
-an image sample has exactly one `<image>` token at the start of the first human turn; a text-only
-sample has none; the image exists under the data root.
+Rules, each a named rejection reason: turns alternate human/gpt starting with human; no empty turn
+(every turn, answers included, has a visible character: whitespace and zero-width or other format
+characters do not count); an image sample has exactly one `<image>` token at the start of the first
+human turn; a text-only sample has none; then the content rules (`check_content`): the image path is
+relative, normalized and bounded; no turn is longer than MAX_TURN_BYTES; the first turn asks
+something besides `<image>`; last, the image exists (as the image manifests list it).
 
 `llava_masking_reason` is the training-hygiene rule on top: records whose labels LLaVA-1.5's masking
 would zero out, or whose text the tokenizer would turn into control tokens."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
+
+from .names import path_problem
 
 IMAGE_TOKEN = "<image>"
 LLAVA_MASKING = "llava_masking"
@@ -21,6 +27,18 @@ CONTROL_TEXTS = ("</s>", "<s>", "<unk>", "<pad>")
 # vicuna_v1 puts " ASSISTANT: " between a question and its answer; LLaVA finds the answer by splitting
 # each round at it, so it must occur exactly there.
 ANSWER_SEPARATOR = " ASSISTANT: "
+T = TypeVar("T")
+# Far above any real turn (LLaVA trains on 2,048 tokens); a 10 MB "question" is an upstream accident.
+# In UTF-8 bytes: what both this check and its polars twin measure without scanning the text.
+MAX_TURN_BYTES = 256 * 1024
+# Characters that show nothing: Python's whitespace (str.isspace) plus format, joiner and filler
+# characters (zero-width space, BOM, soft hyphen, bidi controls, Hangul fillers, variation selectors,
+# tags). One explicit class, so Python and the mixture's polars twin agree on every code point.
+INVISIBLE_CLASS = ("\t-\r\x1c-\x20\x85\xa0\xad\u034f\u061c\u115f\u1160\u1680\u17b4\u17b5"
+                   "\u180b-\u180f\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u2800\u3000"
+                   "\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001d173-\U0001d17a\U000e0000-\U000e007f"
+                   "\U000e0100-\U000e01ef")
+_INVISIBLE_ONLY = re.compile(f"[{INVISIBLE_CLASS}]*")
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,9 @@ def check_record(image: str | None, conversations: Any,
         if turn["from"] != expected:
             return Rejection("turns_not_alternating", f"turn {i} is {turn['from']}, expected {expected}")
         value = turn.get("value")
-        if not isinstance(value, str) or not value.strip():
+        if value is not None and not isinstance(value, str):
+            return Rejection("not_text", f"turn {i} is {type(value).__name__}, not text")
+        if not isinstance(value, str) or invisible(value):
             return Rejection("empty_turn", f"turn {i} is empty")
     if len(conversations) % 2:
         return Rejection("unanswered_turn", "last human turn has no answer")
@@ -83,11 +103,39 @@ def check_record(image: str | None, conversations: Any,
     if image:
         if tokens != 1 or not conversations[0]["value"].startswith(IMAGE_TOKEN):
             return Rejection("image_token", f"{tokens} <image> tokens; need one at the start of turn 0")
-        if image_exists is not None and not image_exists(image):
-            return Rejection("image_missing", image)
     elif tokens:
         return Rejection("image_token", f"text-only sample has {tokens} <image> tokens")
+    if (content := check_content(image, conversations)) is not None:
+        return content
+    if image and image_exists is not None and not image_exists(image):
+        return Rejection("image_missing", image)
     return None
+
+
+def invisible(text: str) -> bool:
+    """True when `text` shows nothing (only whitespace and invisible characters)."""
+    return _INVISIBLE_ONLY.fullmatch(text) is not None
+
+
+def check_content(image: str | None, conversations: list[dict[str, str]]) -> Rejection | None:
+    """The content rules, for a record whose structure passed (`check_record`, before image existence)."""
+    if image and (problem := path_problem(image)) is not None:
+        return Rejection("bad_image_path", f"{problem}: {image[:200]}")
+    for i, turn in enumerate(conversations):
+        if (size := len(turn["value"].encode("utf-8", "surrogatepass"))) > MAX_TURN_BYTES:
+            return Rejection("turn_too_long", f"turn {i} has {size} bytes (cap {MAX_TURN_BYTES})")
+    if invisible(conversations[0]["value"].replace(IMAGE_TOKEN, "")):
+        return Rejection("no_question", "turn 0 asks nothing besides <image>")
+    return None
+
+
+def record_id(value: Any) -> str | Rejection:
+    """An upstream record id as the contract's non-empty string id (integers are spelled out)."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return Rejection("bad_id", f"id is {value!r}"[:200])
 
 
 def exists_under(data_root: Path) -> Callable[[str], bool]:
@@ -99,3 +147,11 @@ def exists_under(data_root: Path) -> Callable[[str], bool]:
         return p.is_relative_to(root) and p.is_file()
 
     return exists
+
+
+def guarded(convert: Callable[[Any], T], row: Any) -> T | Rejection:
+    """`convert(row)`; any exception it raises is one `bad_record` rejection naming it, not a failed source."""
+    try:
+        return convert(row)
+    except Exception as err:
+        return Rejection("bad_record", f"{type(err).__name__}: {err}"[:300])

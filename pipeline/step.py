@@ -7,8 +7,9 @@ table, a spatial QA shard, the mixture). Its identity is one fingerprint of
 - the content of its `inputs` (size + sha256 of each file, see `file_identity`).
 The step writes its outputs atomically (temp name, rename), then its **marker** last: a JSON file
 holding the report and, under the reserved key `step`, the fingerprint and the size and sha256 of each
-output. A step is current when its marker carries the same fingerprint and every output it lists is
-still there with the recorded size; otherwise it is redone from scratch. Like datatrove's completion
+output; finishing also removes the temp files a killed earlier run left beside them. A step is
+current when its marker carries the same fingerprint and every output it lists is still there with
+the recorded size; otherwise it is redone from scratch. Like datatrove's completion
 markers and img2dataset's per-shard stats files, the marker doubles as the step's report."""
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .atomic import write_bytes
+from .atomic import sweep_stale_temps, write_bytes
 from .digests import file_identities, sha256_file
 
 STEP_KEY = "step"
@@ -59,11 +60,14 @@ class Step:
         `known` gives sha256s already computed while writing, so large outputs are not read again."""
         base = self.marker.parent
         known = known or {}
+        outputs = [Path(p) for p in outputs]
         listed = {os.path.relpath(p, base): {"bytes": Path(p).stat().st_size,
                                              "sha256": known.get(Path(p)) or sha256_file(Path(p))} for p in outputs}
         body = {**report, STEP_KEY: {"version": self.version, "fingerprint": self.fingerprint,
                                      "config": dict(self.config), "outputs": listed}}
         write_bytes(self.marker, (json.dumps(body, indent=1, sort_keys=True, default=str) + "\n").encode())
+        for folder in {base, *(p.parent for p in outputs)}:
+            sweep_stale_temps(folder)  # what a killed earlier run of this step left behind
         return dict(report)
 
 

@@ -61,6 +61,9 @@ HUB_BAD_INPUTS = {
     "openspaces:train:1:1": "rejected: image_token (placeholder in a later message)",
     "openspaces:train:1:2": "rejected: image_undecodable (not an image)",
     "openspaces:test:0:2": "rejected: empty_turn (empty question)",
+    # adversarial rows (`_adversarial_rows`)
+    "visualmrc:train:0:3": "rejected: empty_turn (the answer is a zero-width space)",
+    "visualmrc:train:0:4": "rejected: no_question (the question is a byte-order mark)",
 }
 DUPLICATED_CLEVR_SHARD = "clevr/train-00000-of-00001-d244df5ec45319a1.parquet"
 # <source>:<split>:<file #>:<row> -> how it overlaps the 665K sample
@@ -125,6 +128,12 @@ def _zip_member(root: Path, url: str, member: str | int) -> bytes:
         return zf.read(name)
 
 
+def _adversarial_rows(rng: random.Random) -> list[dict[str, Any]]:
+    """Rows whose text shows nothing where it must (appended to visualmrc's first file)."""
+    return [{"images": [_img(_photo_jpeg(rng))], "texts": [_qa("What does the page say?", "\u200b", "visualmrc")]},
+            {"images": [_img(_photo_jpeg(rng))], "texts": [_qa("\ufeff", "Nothing.", "visualmrc")]}]
+
+
 def _cauldron(root: Path, rng: random.Random) -> None:
     coco = [_zip_member(root, COCO.archives[0].url, m) for m in OVERLAP_COCO]
     textvqa = _zip_member(root, TEXTVQA.archives[0].url, OVERLAP_TEXTVQA_INDEX)
@@ -166,6 +175,7 @@ def _cauldron(root: Path, rng: random.Random) -> None:
             {"images": [_img(jpeg())], "texts": [_qa("Is the road wet?" + brief, "no", "vqav2")]},
         ]],
     }
+    configs["visualmrc"][0] += _adversarial_rows(rng)
     files: dict[str, bytes] = {}
     for config, shards in configs.items():
         files |= _shard_files(f"{config}/train", shards, CAULDRON_FEATURES, hashed=True)

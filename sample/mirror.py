@@ -15,7 +15,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.atomic import write_bytes
+from pipeline.atomic import write_bytes, write_text
+from pipeline.digests import sha256_file
+from pipeline.verify import INDEX_NAME
 from sample.hub import write_hub_samples
 from sample.published import REFERENCE_IMAGES, write_published_samples
 from sample.media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
@@ -46,6 +48,25 @@ BAD_INPUTS = {
     "ocr_vqa/images/0000000007.jpg": "quarantined: too_small (1x1 placeholder GIF, URL ends .gif)",
     "ocr_vqa/images/452255260.jpg": "copied (9-digit book id)",
     "ocr_vqa/images/080442957X.jpg": "copied (X-suffixed book id)",
+    # adversarial members (`_adversarial_members`)
+    "gqa/images/bomb.jpg": "quarantined: too_large (80 MiB of zeros, deflated to 80 KB)",
+    "gqa/images/col0.jpg": "copied (first of two members landing on col0.jpg)",
+    "gqa/images/col0.png": "quarantined: duplicate_target (lands on col0.jpg too)",
+    "gqa/images//2354800.jpg": "copied (name normalized to gqa/images/2354800.jpg)",
+}
+# Adversarial 665K records (`_adversarial_records`): upstream id -> the rejection each must get. Two
+# records carry text that is not valid UTF-8 (a lone surrogate escape, a raw 0xFF byte) and one has a
+# null id: those are rejected as `bad_text` (twice) and `bad_id`, by position.
+BAD_RECORDS = {
+    "string-turn": "bad_turn", "int-value": "not_text", "nul-image": "bad_image_path",
+    "long-component": "bad_image_path", "absolute-image": "bad_image_path", "dotdot-image": "bad_image_path",
+    "only-token": "no_question", "zero-width-answer": "empty_turn", "huge-question": "turn_too_long",
+    "bomb-image": "image_unavailable_upstream",
+}
+# What `write_upstream_change` does to the mirror, and what a re-ingest must make of it.
+UPSTREAM_CHANGE = {
+    "gqa/images/2354788.jpg": "truncated upstream: quarantined, the old file removed",
+    "gqa/images/2354789.jpg": "dropped upstream: the old file removed",
 }
 # OCR-VQA books in dataset.json that the 665K sample does not reference: not fetched by default.
 OCR_UNREFERENCED = ("0000000010",)
@@ -219,14 +240,82 @@ def _llava_665k(root: Path, images: list[str], rng: random.Random) -> None:
     write_bytes(mirror_file(root, LLAVA_665K.mirror_location()), json.dumps(records, indent=1).encode())
 
 
+def _adversarial_members(root: Path, rng: random.Random) -> None:
+    """Members appended to the GQA archive: a deflate bomb (its declared size gives it away), two
+    names that land on one file, and a name with `//` that normalizes to a new one."""
+    path = mirror_file(root, GQA.archives[0].url)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("images/bomb.jpg", ZIP_TIME), bytes(80 * 2**20), zipfile.ZIP_DEFLATED, 9)
+        png = encode(photo("coffee.png", (320, 240), rng), "PNG")
+        for name, data in (("images/col0.jpg", _jpeg(rng)), ("images/col0.png", png), ("images//2354800.jpg", _jpeg(rng))):
+            zf.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, zipfile.ZIP_STORED)
+
+
+def _adversarial_records(root: Path) -> None:
+    """Malformed records of every kind, appended to the 665K file (see BAD_RECORDS), plus one valid
+    record on the kept half of the colliding pair."""
+    path = mirror_file(root, LLAVA_665K.mirror_location())
+    ask = {"from": "human", "value": "<image>\nWhat is shown in this picture?"}
+    answer = {"from": "gpt", "value": "A photograph."}
+    image = "coco/train2017/000000000036.jpg"
+    bad = [
+        {"id": "string-turn", "image": image, "conversations": ["<image>\nA turn that is a plain string.", answer]},
+        {"id": "int-value", "image": image, "conversations": [ask, {"from": "gpt", "value": 42}]},
+        {"id": "nul-image", "image": "coco/train2017/000000000036\x00.jpg", "conversations": [ask, answer]},
+        {"id": "long-component", "image": "gqa/images/" + "x" * 300 + ".jpg", "conversations": [ask, answer]},
+        {"id": "absolute-image", "image": "/" + image, "conversations": [ask, answer]},
+        {"id": "dotdot-image", "image": "coco/../" + image, "conversations": [ask, answer]},
+        {"id": "only-token", "image": image, "conversations": [{"from": "human", "value": "<image>\n"}, answer]},
+        {"id": "zero-width-answer", "image": image, "conversations": [ask, {"from": "gpt", "value": "\u200b"}]},
+        {"id": "huge-question", "image": image,
+         "conversations": [{"from": "human", "value": "<image>\n" + "Why? " * 60_000}, answer]},
+        {"id": "bomb-image", "image": "gqa/images/bomb.jpg", "conversations": [ask, answer]},
+        {"id": None, "image": image, "conversations": [ask, answer]},
+        {"id": "lone-surrogate", "image": image, "conversations": [ask, {"from": "gpt", "value": "SURROGATE"}]},
+        {"id": "invalid-utf8", "image": image, "conversations": [ask, {"from": "gpt", "value": "INVALID"}]},
+        {"id": "col0", "image": "gqa/images/col0.jpg", "conversations": [ask, answer]},
+    ]
+    body = json.loads(path.read_bytes()) + bad
+    raw = json.dumps(body, indent=1).encode()
+    raw = raw.replace(b'"SURROGATE"', b'"\\ud800 alone"').replace(b'"INVALID"', b'"bad \xff byte"')
+    write_bytes(path, raw)
+
+
+def write_upstream_change(root: Path) -> None:
+    """Change the mirror as an upstream release would (UPSTREAM_CHANGE): one GQA image truncated, one
+    dropped. The checksum index follows, so a re-download sees the new archive."""
+    path = mirror_file(root, GQA.archives[0].url)
+    with zipfile.ZipFile(path) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for info, data in members:
+            if info.filename == "images/2354789.jpg":
+                continue
+            zf.writestr(info, data[: len(data) // 2] if info.filename == "images/2354788.jpg" else data)
+    write_bytes(path, buf.getvalue())
+    write_checksums(root)
+
+
+def write_checksums(root: Path) -> None:
+    """The mirror's checksum index (`pipeline.verify`): the sample's files are miniatures of the
+    upstream ones, so the mirror declares what its copies are."""
+    hosts = [d for d in root.iterdir() if d.is_dir() and "." in d.name]  # <host>/<path>, as mirror_url lays out
+    files = sorted(p for d in hosts for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+    write_text(root / INDEX_NAME, "".join(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files))
+
+
 def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     """Write the whole sample mirror under `root` (idempotent: same seed, same bytes)."""
     root = root.resolve()
     rng = random.Random(seed)
     images = _coco(root, rng) + _gqa(root, rng) + _textvqa(root, rng) + _vg(root, rng) + _ocr_vqa(root, rng)
     _llava_665k(root, images, rng)
+    _adversarial_members(root, rng)
     write_hub_samples(root, seed)  # after the zips: some hub rows reuse their exact image bytes
     write_published_samples(root, seed)  # after both: the 850K-shaped annotation reuses their records
+    _adversarial_records(root)  # after the published sample, which is built from the valid 665K records
+    write_checksums(root)  # last: the mirror's own checksums cover every file above
     return root
 
 
@@ -234,6 +323,6 @@ def sample_source_options(root: Path) -> dict[str, dict]:
     """Per-source settings for the sample (what `spatialmix run-sample` writes into the settings file):
     the archives' exact image counts, so the count guard is enforced on the sample too, and the seed's
     own hub images for the reference's mapping by content."""
-    counts = {"coco": 12, "gqa": 8, "textvqa": 7, "vg": 11}
+    counts = {"coco": 12, "gqa": 12, "textvqa": 7, "vg": 11}  # gqa: 8 images + 4 adversarial members
     return {**{name: {"upstream_images": n} for name, n in counts.items()},
             "spatial_llava_850k": {"reference_images": str(Path(root).resolve() / REFERENCE_IMAGES)}}

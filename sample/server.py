@@ -1,4 +1,5 @@
-"""A loopback HTTP server for a mirror folder, with the Range support the fetch layer resumes with.
+"""A loopback HTTP server for a mirror folder, with the Range, ETag and If-Range support the fetch layer
+resumes with.
 
 Used by the embedded main job and the tests so the sample reaches the pipeline over real HTTP."""
 from __future__ import annotations
@@ -33,8 +34,12 @@ class MirrorHandler(BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.NOT_FOUND)
             return
         data = path.read_bytes()
+        st = path.stat()
+        etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
         start, end = 0, len(data) - 1
         match = _RANGE.match(self.headers.get("Range", ""))
+        if self.headers.get("If-Range") not in (None, etag):
+            match = None  # the file changed since the client's partial copy: send it whole
         if match:
             start = int(match.group(1))
             end = int(match.group(2)) if match.group(2) else end
@@ -48,6 +53,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
         else:
             self.send_response(HTTPStatus.OK)
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
         self.send_header("Content-Length", str(end - start + 1))
         self.end_headers()
         self.send_body(data[start:end + 1])

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from pipeline.mixture.commit import VERSION_PREFIX
+
 
 def _file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -34,6 +36,8 @@ def output_hashes(data_root: Path) -> dict[str, dict[str, str]]:
     parquet = {str(p.relative_to(tables)): _table_sha(p) for p in sorted(tables.rglob("*.parquet")) if p.is_file()}
     mixture = {}
     for p in sorted(mixtures.rglob("*")):
+        if p.parent.name.startswith(VERSION_PREFIX):
+            continue  # a version folder: its outputs are hashed under their stable names
         if p.suffix == ".json" and p.name != "manifest.json":
             mixture[str(p.relative_to(mixtures))] = _file_sha(p)
         elif p.suffix == ".parquet":

@@ -10,8 +10,9 @@ unique, shuffle from the recipe's seed, then export:
     <out>/rejections.parquet every record left out and why (REJECTIONS)
     <out>/manifest.json      counts per component vs the recipe, rejections, duplicates, overlap, hashes
 
-Every file is written to a temporary name and renamed; the manifest goes last and records a
-fingerprint of the inputs, so a rerun over unchanged inputs does nothing."""
+Every file is written into a staging folder that becomes a version folder, committed by one pointer
+swap (`commit.py`); the manifest records a fingerprint of the inputs, so a rerun over unchanged
+inputs does nothing."""
 
 from pipeline.mixture.cli import main
 from pipeline.mixture.export import count_json_records, write_llava_json

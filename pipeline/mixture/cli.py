@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default: <data_root>/../mixtures/<name>)")
     p.add_argument("--no-image-check", action="store_true", help="skip the image-existence rule")
     p.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
+    p.add_argument("--allow-out-of-tolerance", action="store_true",
+                   help="exit 0 even when a component's record count is outside the recipe's tolerance")
     args = p.parse_args(argv)
     report = build(check_sources(load_recipe(args.recipe), component_tables()), Layout.at(args.data_root, args.tables_root),
                    Path(args.out) if args.out else None, check_images=not args.no_image_check,
@@ -27,5 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     m = report.manifest
     print(f"{m['records']:,} records -> {report.json_path}" + (" (unchanged)" if report.skipped else ""))
     for c in m["components"]:
-        print(f"  {c['name']:<12} {c['records']:>9,}  expected {c['expected']}  rejected {c['rejected']:,}")
+        flag = "  OUT OF TOLERANCE" if c["within_tolerance"] is False else ""
+        print(f"  {c['name']:<12} {c['records']:>9,}  expected {c['expected']}  rejected {c['rejected']:,}{flag}")
+    off = [c["name"] for c in m["components"] if c["within_tolerance"] is False]
+    if off and not args.allow_out_of_tolerance:
+        print(f"components outside their tolerance: {', '.join(off)} (--allow-out-of-tolerance to accept)")
+        return 1
     return 0

@@ -1,5 +1,5 @@
 """The record contract of `pipeline/records.py` and its LLaVA masking rule, vectorised in polars, and
-the image-existence check."""
+the image-existence check (images as the manifests list them: `pipeline.manifests`)."""
 from __future__ import annotations
 
 import os
@@ -10,14 +10,33 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.records import ANSWER_SEPARATOR, CONTROL_TEXTS, IMAGE_TOKEN, LLAVA_MASKING, exists_under
+from pipeline.layout import Layout
+from pipeline.manifests import covered_folders, manifest_files
+from pipeline.names import MAX_COMPONENT_BYTES, MAX_PATH_BYTES
+from pipeline.records import (ANSWER_SEPARATOR, CONTROL_TEXTS, IMAGE_TOKEN, INVISIBLE_CLASS, LLAVA_MASKING,
+                              MAX_TURN_BYTES, exists_under)
 
 # Python's str.strip() treats the ASCII separators \x1c-\x1f as whitespace; regex \s does not.
-BLANK_PATTERN = r"^[\s\x1c-\x1f]*$"
 _STRIP_PATTERN = r"^[\s\x1c-\x1f]+|[\s\x1c-\x1f]+$"
 # A plain relative path (no empty, "." or ".." component) can be checked by listing its folder.
 _PLAIN_PATH = r"^(?:[^/]+/)*[^/]+$"
 _DOT_PART = r"(?:^|/)\.{1,2}(?:/|$)"
+INVISIBLE_PATTERN = f"^[{INVISIBLE_CLASS}]*$"  # records.invisible, from the same character class
+_NO_QUESTION = f"^(?:[{INVISIBLE_CLASS}]|{IMAGE_TOKEN})*$"
+_RD = pl.Struct({"reason": pl.String, "detail": pl.String})
+
+
+def listed_images(paths: pl.Series, layout: Layout) -> pl.Series:
+    """The distinct `paths` that exist for the record contract (`manifests.image_exists`): listed as
+    written by a manifest where their top folder has manifests, else found on disk (`existing_images`)."""
+    files = manifest_files(layout.tables_root)
+    written = (pl.scan_parquet(files).select("path").filter(pl.col("path").is_not_null()).unique().collect()
+               if files else pl.DataFrame(schema={"path": pl.String}))
+    uniq = paths.drop_nulls().unique()
+    covered = uniq.str.extract(r"^([^/]*)").is_in(pl.Series(sorted(covered_folders(layout.tables_root)),
+                                                              dtype=pl.String).implode())
+    listed = uniq.filter(covered).to_frame("path").join(written, on="path", how="semi")["path"]
+    return pl.concat([listed, existing_images(uniq.filter(~covered), layout.data_root)])
 
 
 def images_exist(paths: pl.Series, data_root: Path) -> pl.Series:
@@ -143,7 +162,7 @@ def record_violations(df: pl.DataFrame) -> pl.DataFrame:
     codes = conv.list.eval(
         pl.when(~speaker.is_in(["human", "gpt"]).fill_null(False)).then(1)
         .when(speaker != expected).then(2)
-        .when(value.is_null() | value.str.contains(BLANK_PATTERN)).then(3)
+        .when(value.is_null() | value.str.contains(INVISIBLE_PATTERN)).then(3)
         .otherwise(0))
     n_turns = conv.list.len()
     has_image = pl.col("image").is_not_null() & (pl.col("image") != "")
@@ -179,8 +198,53 @@ def record_violations(df: pl.DataFrame) -> pl.DataFrame:
             detail=pl.format("{} <image> tokens; need one at the start of turn 0", tokens)))
         .when(~has_image & (pl.col("_tokens") > 0)).then(pl.struct(
             reason=pl.lit("image_token"), detail=pl.format("text-only sample has {} <image> tokens", tokens)))
-        .when(pl.col("_masking").is_not_null()).then(pl.struct(
-            reason=pl.lit(LLAVA_MASKING), detail=pl.col("_masking")))
         .otherwise(pl.lit(None, dtype=pl.Struct({"reason": pl.String, "detail": pl.String})))
     )
-    return frame.select(reason_detail.alias("_rd")).unnest("_rd")
+    checked = with_content_rules(df, frame.select(reason_detail.alias("_rd")).unnest("_rd"))
+    # the masking rule comes after the whole contract, as in `records` (check_record, then llava_masking_reason)
+    masked = checked["reason"].is_null() & frame["_masking"].is_not_null()
+    return checked.with_columns(reason=pl.when(masked).then(pl.lit(LLAVA_MASKING)).otherwise(checked["reason"]),
+                                detail=pl.when(masked).then(frame["_masking"]).otherwise(checked["detail"]))
+
+
+def with_content_rules(df: pl.DataFrame, violations: pl.DataFrame) -> pl.DataFrame:
+    """Fill the rows no structural rule rejected with `content_violations`."""
+    content = content_violations(df)
+    free = violations["reason"].is_null()
+    return violations.with_columns(reason=pl.when(free).then(content["reason"]).otherwise(violations["reason"]),
+                                   detail=pl.when(free).then(content["detail"]).otherwise(violations["detail"]))
+
+
+def _first_turn(flags: pl.Expr) -> pl.Expr:
+    """Index of the first turn whose per-turn flag is true (null when none)."""
+    return pl.when(flags.list.any()).then(flags.list.eval(pl.element().arg_max()).list.first())
+
+
+def content_violations(df: pl.DataFrame) -> pl.DataFrame:
+    """`records.check_content`, vectorised (meaningful only where the structural rules passed)."""
+    image = pl.col("image")
+    value = pl.element().struct.field("value")
+    conv = pl.col("conversations")
+    sizes = conv.list.eval(value.str.len_bytes())
+    long_turn = _first_turn(conv.list.eval(value.str.len_bytes() > MAX_TURN_BYTES))
+    question = conv.list.first().struct.field("value")
+    path = image.str.slice(0, 200)
+    path_rule = (
+        pl.when(image.str.contains(r"[\x00-\x1f\x7f]")).then(pl.lit("control character in path"))
+        .when(image.str.starts_with("/") | image.str.contains("\\", literal=True)
+              | image.str.contains("//", literal=True) | image.str.ends_with("/") | image.str.contains(_DOT_PART))
+        .then(pl.lit("not a relative, normalized path"))
+        .when(image.str.len_bytes() > MAX_PATH_BYTES).then(pl.lit(f"path longer than {MAX_PATH_BYTES} bytes"))
+        .when(image.str.split("/").list.eval(pl.element().str.len_bytes()).list.max() > MAX_COMPONENT_BYTES)
+        .then(pl.lit(f"a path component longer than {MAX_COMPONENT_BYTES} bytes")))
+    rule = (
+        pl.when(image.is_not_null() & (image != "") & path_rule.is_not_null()).then(pl.struct(
+            reason=pl.lit("bad_image_path"), detail=pl.format("{}: {}", path_rule, path)))
+        .when(long_turn.is_not_null()).then(pl.struct(
+            reason=pl.lit("turn_too_long"),
+            detail=pl.format("turn {} has {} bytes (cap {})", long_turn, sizes.list.get(long_turn.cast(pl.Int64)),
+                             pl.lit(MAX_TURN_BYTES))))
+        .when(question.str.contains(_NO_QUESTION)).then(pl.struct(
+            reason=pl.lit("no_question"), detail=pl.lit("turn 0 asks nothing besides <image>")))
+        .otherwise(pl.lit(None, dtype=_RD)))
+    return df.select(rule.alias("_rd")).unnest("_rd")

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.digests import file_identity
 from pipeline.layout import Layout
+from pipeline.manifests import manifest_files
 from pipeline.mixture.read import MixtureError, _parquet_files, component_path
 from pipeline.overlap import cauldron_overlap
 from pipeline.progress import Log, default_log
@@ -17,7 +18,7 @@ from pipeline.sources.registry import overlap_sources
 from pipeline.step import Step
 
 # Bump when the engine's output for the same inputs changes, so old mixtures are rebuilt.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 
 def overlap_table(recipe: Recipe, layout: Layout, log: Log = default_log) -> Path | None:
@@ -37,9 +38,10 @@ def overlap_table(recipe: Recipe, layout: Layout, log: Log = default_log) -> Pat
 
 
 def mixture_step(recipe: Recipe, layout: Layout, out: Path, check_images: bool, overlap: Path | None) -> Step:
-    """Image files are not inputs (millions of them): their manifests, and so the tables, change when they do."""
+    """Image files are not inputs (millions of them): their manifests are, as the image check reads them."""
     files = [f for c in recipe.components for f in _parquet_files(component_path(layout, c))]
-    return Step(out / "manifest.json", ENGINE_VERSION, [*files, *([overlap] if overlap else [])],
+    images = manifest_files(layout.tables_root) if check_images else []
+    return Step(out / "manifest.json", ENGINE_VERSION, [*files, *([overlap] if overlap else []), *images],
                 {"recipe": recipe.raw, "data_root": str(layout.data_root), "check_images": check_images})
 
 

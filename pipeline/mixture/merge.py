@@ -2,7 +2,7 @@
 sample, make ids unique, shuffle, and export the outputs and the manifest (`build`)."""
 from __future__ import annotations
 
-import os
+import dataclasses
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,10 +14,11 @@ import polars as pl
 
 from pipeline import tables
 from pipeline.layout import Layout
+from pipeline.mixture.commit import commit, open_stage
 from pipeline.mixture.export import export, export_table
 from pipeline.mixture.fingerprint import input_list, mixture_step, overlap_table
 from pipeline.mixture.read import MixtureError, _image_column, component_path, read_component
-from pipeline.mixture.contract import _in_slices, existing_images, missing_images, record_violations
+from pipeline.mixture.contract import _in_slices, listed_images, missing_images, record_violations
 from pipeline.progress import Log, default_log
 from pipeline.recipe import Component, Recipe, resolve_expected, seed_deviation
 from pipeline.step import Step
@@ -153,7 +154,7 @@ def build(recipe: Recipe, layout: Layout, out_dir: Path | None = None, *, check_
 
 def _build(recipe: Recipe, layout: Layout, out: Path, step: Step, overlap: Path | None, check_images: bool,
            background: ThreadPoolExecutor, log: Log) -> MixtureReport:
-    existing = (background.submit(lambda: existing_images(_image_column(recipe, layout), layout.data_root))
+    existing = (background.submit(lambda: listed_images(_image_column(recipe, layout), layout))
                 if check_images else None)
     frames = []
     for c in recipe.components:
@@ -204,11 +205,9 @@ def _build(recipe: Recipe, layout: Layout, out: Path, step: Step, overlap: Path 
     log(f"mixture {recipe.name}: {order.height:,} records after dedup/overlap/sampling, shuffled (seed {recipe.seed})")
 
     rejected = pl.concat(rejections)
-    # Everything is written into a hidden staging folder first and moved into place only once all
-    # of it exists, manifest last: a killed run never leaves a new JSON beside an old manifest.
-    stage = out / f".staging-{step.fingerprint[:16]}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    # Everything is written into a hidden staging folder, then committed by one pointer swap
+    # (`commit.py`): a killed run never leaves a new JSON beside an old manifest.
+    stage = open_stage(out)
     try:
         json_out, parquet_out = export(records, order, stage / f"{recipe.name}.json",
                                        stage / f"{recipe.name}.parquet")
@@ -235,9 +234,9 @@ def _build(recipe: Recipe, layout: Layout, out: Path, step: Step, overlap: Path 
             "outputs": {"json": json_out, "parquet": parquet_out, "rejections": rejections_out},
         }
         written = (json_out, parquet_out, rejections_out)
-        for o in written:
-            os.replace(stage / o["file"], out / o["file"])
-        step.finish(manifest, [out / o["file"] for o in written], {out / o["file"]: o["sha256"] for o in written})
+        staged = dataclasses.replace(step, marker=stage / step.marker.name)  # the same fingerprint
+        staged.finish(manifest, [stage / o["file"] for o in written], {stage / o["file"]: o["sha256"] for o in written})
+        commit(out, stage, json_out["sha256"])
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     log(f"mixture {recipe.name}: wrote {out / json_out['file']} ({json_out['bytes']:,} B), "

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..readers import archive_members, safe_member
+from ..names import normal_member
+from ..readers import archive_members
 from .base import SourceError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
@@ -32,7 +33,7 @@ class ArchiveLayout:
     strip: tuple[str, ...] = ()  # known alternative leading folders, removed first
 
     def place(self, name: str) -> str | None:
-        """The member's name under one of `folders` (alternative prefix stripped), or None."""
+        """The (normalized) member name under one of `folders`, alternative prefix stripped, or None."""
         for prefix in self.strip:
             if name.startswith(prefix):
                 name = name[len(prefix):]
@@ -43,8 +44,8 @@ class ArchiveLayout:
 @dataclass
 class Member:
     archive: str       # archive file name (the reader key's first part)
-    name: str          # member name inside the archive
-    placed: str | None  # name under the image folders; None for an unsafe name
+    name: str          # member name inside the archive, as the archive spells it (the reader's key)
+    placed: str | None  # normalized name under the image folders; None for an unsafe name
 
 
 @dataclass
@@ -69,17 +70,18 @@ def select_members(source: str, archives: dict[str, Path], layout: ArchiveLayout
     for archive, path in archives.items():
         found, elsewhere = 0, Counter()
         for name in archive_members(path):
-            if not safe_member(name):
+            normal = normal_member(name)  # `//` and `./` collapsed; None when it would escape
+            if normal is None:
                 selection.members.append(Member(archive, name, None))
                 continue
-            placed = layout.place(name)
+            placed = layout.place(normal)
             if placed is None:
                 selection.outside += 1
                 if _is_image(name):
                     elsewhere[name.split("/", 1)[0] + "/" if "/" in name else "(top level)"] += 1
                 continue
             found += 1
-            selection.stripped += placed != name
+            selection.stripped += placed != normal
             selection.members.append(Member(archive, name, placed))
         if not found and elsewhere:
             seen = ", ".join(f"{p} ({n:,})" for p, n in elsewhere.most_common(5))

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Protocol
 from ..fetch import FetchResult
 from ..layout import Layout
 from ..progress import Log, default_log
+from ..readers import MAX_IMAGE_BYTES
 from ..step import report_dict
 
 
@@ -33,6 +34,10 @@ class IngestContext:
 
     def options_for(self, source: str) -> Mapping[str, Any]:
         return self.options.get(source, {})
+
+    def image_cap(self, source: str) -> int:
+        """Bytes above which an upstream image is quarantined unread (`too_large`); option `max_image_bytes`."""
+        return int(self.options_for(source).get("max_image_bytes", MAX_IMAGE_BYTES))
 
 
 @dataclass

@@ -2,12 +2,12 @@
 Parquet row per object: the regions the spatial QA generator starts from."""
 from __future__ import annotations
 
-import zipfile
 from collections import Counter
 from pathlib import Path
 
 from ..atomic import write_table
 from ..layout import Layout
+from ..readers import open_zip
 from ..step import Step
 from .remote import RemoteFile
 
@@ -31,7 +31,7 @@ def build_instances(layout: Layout) -> dict[str, int]:
     step = Step(out.with_suffix(".json"), VERSION, [archive], {"member": MEMBER})
     if (done := step.current()) is not None:
         return done
-    with zipfile.ZipFile(archive) as zf:
+    with open_zip(archive) as zf:
         data = orjson.loads(zf.read(MEMBER))
     images = {im["id"]: im for im in data["images"]}
     names = {c["id"]: c["name"] for c in data["categories"]}

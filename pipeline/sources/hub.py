@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_text
-from ..fetch import FetchResult, fetch, mirror_url
+from ..fetch import Expected, FetchResult, fetch, fetch_upstream
 from ..progress import Log, default_log
 from .base import SourceError
 
@@ -69,16 +69,20 @@ class HubFile:
     def mirror_location(self) -> str:
         return f"https://huggingface.co/{self.repo_type}s/{self.repo_id}/{self.filename}"
 
-    def fetch(self, cache: Path, mirror: str | None, log: Log = default_log) -> tuple[FetchResult, str]:
-        """Return the local file and the commit it came from (`mirror` when served by a mirror)."""
+    def fetch(self, cache: Path, mirror: str | None, log: Log = default_log,
+              expected: Expected | None = None) -> tuple[FetchResult, str]:
+        """Return the local file and the commit it came from (`mirror` when served by a mirror), verified
+        against `expected` (the repo's listed size and LFS sha256; asked from the hub when not given)."""
         dest = cache / Path(self.filename).name
         if mirror:
-            location = self.mirror_location()
-            return fetch(mirror_url(location, mirror), dest, identity=location, log=log), "mirror"
-        from huggingface_hub import hf_hub_download  # imported late: HF_* env is read at import
+            return fetch_upstream(self.mirror_location(), dest, expected or Expected(), mirror, log=log), "mirror"
+        from huggingface_hub import HfApi, hf_hub_download  # imported late: HF_* env is read at import
 
         commit = locked_commit(dest.with_name(dest.name + ".revision.json"), self.repo_id, self.revision,
                                self.repo_type, log)
+        if expected is None:
+            (info,) = HfApi().get_paths_info(self.repo_id, [self.filename], revision=commit, repo_type=self.repo_type)
+            expected = Expected(info.size, info.lfs.sha256 if info.lfs else None)
         local = hf_hub_download(self.repo_id, self.filename, repo_type=self.repo_type, revision=commit)
         # hub cache -> our cache through the same verified, atomic copy as any other file
-        return fetch(os.fspath(local), dest, identity=f"{self.mirror_location()}@{commit}", log=log), commit
+        return fetch(os.fspath(local), dest, expected, identity=f"{self.mirror_location()}@{commit}", log=log), commit

@@ -13,12 +13,13 @@ import json
 import re
 import urllib.parse
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from ..digests import sha256_file
-from ..fetch import fetch, mirror_url
+from ..fetch import Expected, fetch_upstream, mirror_url
+from ..verify import expected_from_tree
 from ..progress import Log, default_log
 from .base import SourceError
 
@@ -72,8 +73,8 @@ def list_mirror(repo_id: str, revision: str, folders: list[str], mirror: str, ca
     for folder in folders:
         listing = cache / f"tree-{folder.replace('/', '_') or 'root'}.json"
         url = tree_api_url(repo_id, revision, folder)
-        fetch(mirror_url(url, mirror), listing, identity=url)
-        entries += [Entry(e["path"], e.get("size"), (e.get("lfs") or {}).get("oid"))
+        fetch_upstream(url, listing, Expected(), mirror)
+        entries += [Entry(e["path"], *astuple(expected_from_tree(e)))
                     for e in json.loads(listing.read_bytes()) if e.get("type") == "file"]
     return entries
 

@@ -15,24 +15,25 @@ known before the image is decoded. Identical pictures in different rows stay sep
 manifest's sha256 identifies them (the overlap report uses it)."""
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import tables
 from ..atomic import write_table
-from ..images import ManifestRow, normalize
+from ..images import ManifestRow, normalize, row_image
 from ..layout import Layout
 from ..parallel import ordered_map
 from ..progress import Log, Progress, default_log
-from ..records import check_record, exists_under
-from ..shards import manifest_path, manifest_report, shard_step
+from ..manifests import remove_stale_images
+from ..readers import MAX_IMAGE_BYTES, unreadable_as
+from ..records import Rejection, check_record, guarded
+from ..shards import close_staging, manifest_path, manifest_report, open_staging, shard_step
 from ..step import Step
 from .base import IngestReport
 from .hub_parquet import Locked, iter_batches, read_lock, row_count
@@ -40,7 +41,7 @@ from .hub_parquet import Locked, iter_batches, read_lock, row_count
 if TYPE_CHECKING:
     from .hub_source import HubDataset
 
-CONVERTER_VERSION = "hub-records-v1"  # bump when record conversion changes, to redo finished shards
+CONVERTER_VERSION = "hub-records-v2"  # bump when record conversion changes, to redo finished shards
 COMBINE_VERSION = "hub-combine-v1"
 BATCH_ROWS = 32                       # rows per streamed batch and per pool job (~a few MB of images)
 
@@ -65,14 +66,14 @@ def _part(layout: Layout, source: str, shard: str, kind: str) -> Path:
 
 
 def _normalize_batch(jobs: list[tuple[bytes, str, str]], data_root: Path, source: str,
-                     staging: Path) -> list[ManifestRow]:
-    return [normalize(data, data_root, rel, source, original, staging) for data, rel, original in jobs]
+                     staging: Path, max_bytes: int) -> list[ManifestRow]:
+    return [normalize(data, data_root, rel, source, original, staging, max_bytes=max_bytes)
+            for data, rel, original in jobs]
 
 
 @dataclass
 class _ShardState:
     source: str
-    exists: Callable[[str], bool]
     records: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     manifest: list[ManifestRow] = field(default_factory=list)
@@ -87,7 +88,7 @@ class _ShardState:
             if row.action == "quarantined":
                 self.reject(source_id, "image_undecodable", row.reason or "")
                 continue
-            rejection = check_record(row.path, turns, self.exists)
+            rejection = check_record(row.path, turns)  # the image is there: the row says it was written
             if rejection:
                 self.reject(source_id, rejection.reason, rejection.detail)
             else:
@@ -96,19 +97,19 @@ class _ShardState:
 
 
 def ingest_shard(ds: "HubDataset", layout: Layout, split: str, index: int, repo_path: str, local: Path,
-                 commit: str, workers: int = 1, log: Log = default_log) -> IngestReport:
+                 commit: str, workers: int = 1, log: Log = default_log,
+                 max_bytes: int = MAX_IMAGE_BYTES) -> IngestReport:
     """Stream one Parquet file into images + conversation/rejection parts, unless its step is current."""
     shard = shard_key(split, index)
     step = shard_step(layout, ds.name, shard, [local],
-                      {"commit": commit, "file": repo_path, "converter": CONVERTER_VERSION})
+                      {"commit": commit, "file": repo_path, "converter": CONVERTER_VERSION,
+                       "max_image_bytes": max_bytes})
     if (done := step.current()) is not None:
         return IngestReport.from_dict(done)
     parts = [_part(layout, ds.name, shard, k) for k in ("conversations", "rejections")]
     t0 = time.monotonic()
-    staging = layout.staging(ds.name, shard)
-    shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed run
-    staging.mkdir(parents=True)
-    state = _ShardState(ds.name, exists_under(layout.data_root))
+    staging = open_staging(layout, ds.name, shard)
+    state = _ShardState(ds.name)
     progress = Progress(f"{ds.name} {shard}", row_count(local), "rows", log)
 
     def batches() -> Iterator[tuple[list, tuple]]:
@@ -121,35 +122,35 @@ def ingest_shard(ds: "HubDataset", layout: Layout, split: str, index: int, repo_
                 rel = f"{ds.name}/images/{shard}-{row:06d}.jpg"
                 rid = f"{ds.name}-{shard}-{row:06d}"
                 row += 1
-                turns = ds.convert(record)
-                images = record.get(ds.image_column) or []
-                images = [images] if isinstance(images, dict) else images  # an `Image` column, not a list
+                turns = guarded(ds.convert, record)
+                image = row_image(record.get(ds.image_column), ds.image_column)
                 if not isinstance(turns, list):
                     state.reject(source_id, turns.reason, turns.detail)
-                elif not images:
-                    state.reject(source_id, "no_image", f"{ds.image_column} is null or empty")
-                elif len(images) > 1:
-                    state.reject(source_id, "several_images", f"{len(images)} images; a record holds one")
+                elif isinstance(image, Rejection):
+                    state.reject(source_id, image.reason, image.detail)
                 elif (rejection := check_record(rel, turns)) is not None:  # structure, before image work
                     state.reject(source_id, rejection.reason, rejection.detail)
                 else:
                     pending.append((rid, rel, source_id, turns))
-                    jobs.append(((images[0] or {}).get("bytes") or b"", rel, source_id))
+                    jobs.append((image, rel, source_id))
             progress.advance(len(batch))
-            yield pending, (jobs, layout.data_root, ds.name, staging)
+            yield pending, (jobs, layout.data_root, ds.name, staging, max_bytes)
 
     # Bounded: at most 2 batches per worker (plus the one being read) hold image bytes.
-    for pending, rows in ordered_map(_normalize_batch, batches(), workers, depth=2 * workers + 1):
-        state.settle(pending, rows)
+    with unreadable_as(local, "Parquet file"):
+        for pending, rows in ordered_map(_normalize_batch, batches(), workers, depth=2 * workers + 1):
+            state.settle(pending, rows)
     progress.close()
     meta = {"source": ds.name, "shard": shard, "commit": commit, "file": repo_path}
     write_table(parts[0], tables.to_table(state.records, tables.CONVERSATIONS).replace_schema_metadata(meta))
     write_table(parts[1], tables.to_table(state.rejected, tables.REJECTIONS).replace_schema_metadata(meta))
     manifest = manifest_path(layout, ds.name, shard)
+    removed = remove_stale_images(layout.data_root, manifest, {r.path for r in state.manifest if r.path})
     manifest_table = tables.to_table((r.as_dict() for r in state.manifest), tables.MANIFEST)
     write_table(manifest, manifest_table.replace_schema_metadata(meta))
-    shutil.rmtree(staging, ignore_errors=True)
+    close_staging(staging)
     report = manifest_report(ds.name, shard, manifest, seconds=time.monotonic() - t0)
+    report.details["stale_images_removed"] = removed
     report.rows_read = row_count(local)
     report.records = len(state.records)
     report.rejections = Counter(r["reason"] for r in state.rejected)
@@ -172,7 +173,8 @@ def _combine(layout: Layout, ds: "HubDataset", split: str, shards: list[str]) ->
     return outputs
 
 
-def ingest(ds: "HubDataset", layout: Layout, workers: int = 1, log: Log = default_log) -> IngestReport:
+def ingest(ds: "HubDataset", layout: Layout, workers: int = 1, log: Log = default_log,
+           max_bytes: int = MAX_IMAGE_BYTES) -> IngestReport:
     """Every file of every split (finished ones are reused), then the per-split tables."""
     t0 = time.monotonic()
     lock: Locked = read_lock(ds, layout)
@@ -184,7 +186,8 @@ def ingest(ds: "HubDataset", layout: Layout, workers: int = 1, log: Log = defaul
         for index, (repo_path, local) in enumerate(zip(lock.files[split], lock.local(layout, ds.name, split))):
             if not local.exists():
                 raise FileNotFoundError(f"{ds.name}: {local} not downloaded yet")
-            shard_report = ingest_shard(ds, layout, split, index, repo_path, local, lock.commit, workers, log)
+            shard_report = ingest_shard(ds, layout, split, index, repo_path, local, lock.commit, workers, log,
+                                        max_bytes)
             shards.append(shard_key(split, index))
             report.add(shard_report)
             split_rows += shard_report.rows_read or 0

@@ -25,9 +25,10 @@ import pyarrow.parquet as pq
 
 from ..atomic import write_text
 from ..digests import file_identity
-from ..fetch import FetchResult
+from ..fetch import Expected, FetchResult
 from ..layout import Layout
 from ..progress import Log, default_log
+from ..verify import redact
 from .hub import resolve_revision
 from .hub_files import Entry, list_hub, list_mirror, local_sha, log_dropped, mirror_root, validate_split
 
@@ -46,6 +47,10 @@ class Locked:
     commit: str
     files: dict[str, list[str]]
     dropped: dict[str, list[str]] = field(default_factory=dict)
+    expected: dict[str, list] = field(default_factory=dict)  # repo path -> [size, LFS sha256] as listed
+
+    def expected_of(self, path: str) -> Expected | None:
+        return Expected(*self.expected[path]) if path in self.expected else None
 
     def local(self, layout: Layout, source: str, split: str) -> list[Path]:
         return [layout.cache(source) / PurePosixPath(f).name for f in self.files[split]]
@@ -67,10 +72,14 @@ def resolve_files(ds: "HubDataset", mirror: str | None, cache: Path, log: Log = 
         matched = [e for e in entries if fnmatch.fnmatchcase(e.path, glob) and e.path.endswith(".parquet")]
         if not matched:
             raise FileNotFoundError(f"{ds.name}: no parquet files for split {split!r} ({glob}) in {ds.repo_id} "
-                                    f"({'mirror ' + mirror if mirror else 'commit ' + commit})")
+                                    f"({'mirror ' + redact(mirror) if mirror else 'commit ' + commit})")
         files[split], dropped[split] = validate_split(ds.name, split, matched, sha)
         log_dropped(ds.name, dropped[split], log)
-    return Locked(commit, files, dropped)
+    chosen = {n for split in files.values() for n in split}
+    # what each file must be, as the listing states it: checked at download, through a mirror too
+    expected = {e.path: [e.size, e.sha256] for e in sorted(entries, key=lambda e: e.path)
+                if e.path in chosen and (e.size is not None or e.sha256 is not None)}
+    return Locked(commit, files, dropped, expected)
 
 
 def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
@@ -78,7 +87,7 @@ def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
     if not path.exists():
         raise FileNotFoundError(f"{ds.name}: not downloaded yet ({path} missing)")
     data = json.loads(path.read_bytes())
-    return Locked(data["commit"], data["files"], data.get("dropped", {}))
+    return Locked(data["commit"], data["files"], data.get("dropped", {}), data.get("expected", {}))
 
 
 def _revalidate(ds: "HubDataset", lock: Locked, layout: Layout) -> None:
@@ -103,7 +112,7 @@ def download(ds: "HubDataset", layout: Layout, mirror: str | None,
     if ds.lock_path(layout).exists():
         stored = json.loads(ds.lock_path(layout).read_bytes())
         if stored.get("origin") == origin and set(stored["files"]) == set(ds.splits):
-            lock = Locked(stored["commit"], stored["files"], stored.get("dropped", {}))
+            lock = Locked(stored["commit"], stored["files"], stored.get("dropped", {}), stored.get("expected", {}))
     fresh = lock is None
     if lock is None:
         lock = resolve_files(ds, mirror, cache, log)
@@ -111,13 +120,13 @@ def download(ds: "HubDataset", layout: Layout, mirror: str | None,
     if len(set(basenames)) != len(basenames):
         raise ValueError(f"{ds.name}: two files of {ds.repo_id} share a name; the cache is flat")
     revision = ds.revision if mirror else lock.commit  # a mirror serves one snapshot, named by its path
-    results = [ds.file(name, revision).fetch(cache, mirror, log)[0]
+    results = [ds.file(name, revision).fetch(cache, mirror, log, lock.expected_of(name))[0]
                for split in ds.splits for name in lock.files[split]]
     _revalidate(ds, lock, layout)
     if fresh:  # written once, after every file arrived and passed: a re-run rewrites nothing
         write_text(ds.lock_path(layout), json.dumps(
             {"repo_id": ds.repo_id, "origin": origin, "commit": lock.commit, "files": lock.files,
-             "dropped": lock.dropped}, indent=1))
+             "dropped": lock.dropped, "expected": lock.expected}, indent=1))
     return lock, results
 
 

@@ -68,4 +68,4 @@ class HubDataset:
             raise ValueError(f"{self.name} is ingested whole (its files are its shards)")
         from . import hub_ingest
 
-        return hub_ingest.ingest(self, ctx.layout, ctx.workers, ctx.log)
+        return hub_ingest.ingest(self, ctx.layout, ctx.workers, ctx.log, ctx.image_cap(self.name))

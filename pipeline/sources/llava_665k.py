@@ -15,9 +15,9 @@ from typing import Any, Mapping, Protocol
 
 from ..atomic import write_table
 from ..layout import Layout
-from ..manifests import manifest_files
+from ..manifests import image_exists, manifest_files
 from ..progress import Log, default_log
-from ..records import Rejection, exists_under
+from ..records import Rejection
 from ..step import Step
 from .base import DownloadReport, IngestContext, IngestReport
 from .hub import HubFile
@@ -58,12 +58,14 @@ def build_conversations(layout: Layout, image_sources: tuple[ImageSource, ...],
     t0 = time.monotonic()
     records = load_records(json_path)
     unavailable = {path: f"{s.name}: {why}" for s in image_sources for path, why in s.unavailable_images(layout).items()}
-    exists = exists_under(layout.data_root)
+    exists = image_exists(layout.data_root, layout.tables_root)  # the manifests are the truth
 
     def resolve(image: str) -> str | Rejection:
-        if image in unavailable:
+        if exists(image):
+            return image
+        if image in unavailable:  # missing because the upstream never served it
             return Rejection(UNAVAILABLE, f"{image}: {unavailable[image]}")
-        return image if exists(image) else Rejection("image_missing", image)
+        return Rejection("image_missing", image)
 
     converted = convert_records(records, SOURCE, resolve, log)
     write_table(rejected_out, tables.to_table(converted.rejected, tables.REJECTIONS))

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from ..llava_rules import REPAIRS, apply_repairs
 from ..progress import Log, Progress, default_log
-from ..records import LLAVA_MASKING, Rejection, check_record, llava_masking_reason
+from ..jsonfile import load_records as load_json_records
+from ..records import LLAVA_MASKING, Rejection, check_record, llava_masking_reason, record_id
 
 # upstream image path -> our path under the data root (verified to exist), or why it has none
 ImageResolver = Callable[[str], "str | Rejection"]
@@ -43,9 +44,8 @@ class Converted:
 
 
 def load_records(path: Path) -> list[Any]:
-    import orjson
-
-    records = orjson.loads(path.read_bytes())
+    """The file's records (`jsonfile.load_records`: a record with unencodable text is a `Rejection`)."""
+    records = load_json_records(path)
     if not isinstance(records, list):
         raise ValueError(f"{path}: expected a JSON list of LLaVA records, got {type(records).__name__}")
     return records
@@ -59,9 +59,13 @@ def convert_records(records: list[Any], source: str, resolve: ImageResolver, log
     for index, rec in enumerate(records):
         progress.advance(1)
         if not isinstance(rec, dict):
-            out.reject(source, str(index), "not_a_record", type(rec).__name__)
+            why = rec if isinstance(rec, Rejection) else Rejection("not_a_record", type(rec).__name__)
+            out.reject(source, str(index), why.reason, why.detail)
             continue
-        upstream_id = str(rec.get("id", index))
+        upstream_id = record_id(rec.get("id"))
+        if isinstance(upstream_id, Rejection):  # no usable id: named by position
+            out.reject(source, f"{index}:", upstream_id.reason, upstream_id.detail)
+            continue
         source_id = f"{index}:{upstream_id}"
         image = rec.get("image")
         if image is not None and not isinstance(image, str):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from ..atomic import write_text
 from ..digests import digest
-from ..fetch import FetchError, fetch, mirror_url
+from ..fetch import Expected, FetchError, fetch, fetch_upstream
 from ..layout import Layout
 from ..progress import Log, Progress
 from ..readers import DirReader, archive_reader
@@ -114,8 +114,9 @@ class OcrVqaSource:
                 "name it in the settings file: [sources.ocr_vqa] dataset_json = \"/path/to/dataset.json\"")
         details = {"dataset_json": origin, "scope": self._scope(ctx), "route": "archive" if self._archive(ctx) else "urls"}
         if archive := self._archive(ctx):
-            files.append(fetch(mirror_url(archive, ctx.mirror) if "://" in archive else archive,
-                               self.archive_path(ctx.layout, archive), identity=archive, log=ctx.log))
+            dest = self.archive_path(ctx.layout, archive)
+            files.append(fetch_upstream(archive, dest, Expected(), ctx.mirror, log=ctx.log) if "://" in archive
+                         else fetch(archive, dest, log=ctx.log))
         if details["scope"] == "llava_665k":
             from .llava_665k import ANNOTATIONS
 
@@ -163,21 +164,23 @@ class OcrVqaSource:
         if shard not in self.shard_keys:
             raise ValueError(f"{self.name}: shard must be one of {self.shard_keys[0]}..{self.shard_keys[-1]}")
         books, mine, inputs, details = self._wanted(ctx, shard)
+        cap = ctx.image_cap(self.name)
         if archive := self._archive(ctx):
             path = self.archive_path(ctx.layout, archive)
             if not path.exists():
                 raise FileNotFoundError(f"{self.name}: covers archive {archive} not downloaded yet ({path})")
             paths = {path.name: path}
             step = shard_step(ctx.layout, self.name, shard, [*inputs, *paths.values()],
-                              {"books": digest(mine), "route": "archive"})
+                              {"books": digest(mine), "route": "archive", "max_image_bytes": cap})
             tasks = self._archive_tasks(paths, mine) if step.current() is None else []
-            reader = archive_reader(paths)
+            reader = archive_reader(paths, cap)
         else:
-            step = shard_step(ctx.layout, self.name, shard, inputs, {"books": digest(mine), "route": "urls"})
+            step = shard_step(ctx.layout, self.name, shard, inputs,
+                              {"books": digest(mine), "route": "urls", "max_image_bytes": cap})
             if ctx.options_for(self.name).get("retry_failures") and self._has_failures(ctx.layout, shard):
                 step.marker.unlink(missing_ok=True)  # redo: cached covers are reused, failures fetched again
             tasks = self._url_tasks(ctx, shard, books, mine) if step.current() is None else []
-            reader = DirReader(ctx.layout.cache(self.name) / "covers")
+            reader = DirReader(ctx.layout.cache(self.name) / "covers", cap)
         report = run_shard(step, tasks, reader, ctx.layout, ctx.workers, ctx.log)
         report.details.update(details, route="archive" if archive else "urls")
         return report
@@ -228,8 +231,8 @@ class OcrVqaSource:
             ext = PurePosixPath(urllib.parse.urlsplit(url).path).suffix.lower() or ".jpg"
             name = f"{book_id}{ext}"
             try:
-                fetch(mirror_url(url, mirror), raw_dir / name, identity=url, retries=3, backoff=0.5, timeout=30,
-                      log=lambda _: None)
+                fetch_upstream(url, raw_dir / name, Expected(), mirror, retries=3, backoff=0.5, timeout=30,
+                               log=lambda _: None)
                 return name, None
             except (FetchError, OSError) as err:
                 return None, str(err)

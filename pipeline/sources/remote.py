@@ -5,14 +5,14 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..fetch import Expected, FetchResult, fetch, mirror_url
+from ..fetch import Expected, FetchResult, fetch_upstream
 from ..progress import Log, default_log
 
 
 @dataclass(frozen=True)
 class RemoteFile:
     url: str
-    size: int | None = None     # verified against the real upstream only (a mirror may hold a miniature)
+    size: int | None = None     # verified through mirrors too, unless the mirror's index lists its own copy
     sha256: str | None = None
 
     @property
@@ -20,5 +20,4 @@ class RemoteFile:
         return PurePosixPath(urllib.parse.urlsplit(self.url).path).name
 
     def fetch(self, cache: Path, mirror: str | None, log: Log = default_log) -> FetchResult:
-        expected = Expected() if mirror else Expected(self.size, self.sha256)
-        return fetch(mirror_url(self.url, mirror), cache / self.filename, expected, identity=self.url, log=log)
+        return fetch_upstream(self.url, cache / self.filename, Expected(self.size, self.sha256), mirror, log=log)

@@ -4,7 +4,9 @@ Members are read straight out of the archives by the worker processes; each memb
 `<folder>/<name>` lands at `<data_root>/<source>/<folder>/<name>.jpg`, LLaVA's layout. Before any shard
 writes, the whole listing is checked (`archive_layout`): an archive whose images all sit outside the
 expected folders fails loudly, known alternative prefixes are stripped, and the image count is
-compared with the upstream's (enforced for the real upstream, or when the settings state a count)."""
+compared with the upstream's (enforced for the real upstream, or when the settings state a count).
+Names are normalized, and duplicates and file/folder clashes decided over the whole listing
+(`shards.plan_members`), so no shard order changes which member keeps a file."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,8 +15,9 @@ from typing import TYPE_CHECKING, Mapping
 
 from ..digests import digest
 from ..layout import Layout
+from ..names import jpg_target, normal_member
 from ..readers import archive_reader
-from ..sharding import shard_keys, shard_of
+from ..sharding import shard_keys
 from .archive_layout import ArchiveLayout, Selection, check_count, select_members
 from .base import DownloadReport, IngestContext, IngestReport
 from .remote import RemoteFile
@@ -65,26 +68,14 @@ class ZipImageSource:
         return paths
 
     def rel_path(self, placed: str) -> str:
-        return str(Path(self.name, placed).with_suffix(".jpg"))
+        return jpg_target(self.name, placed)
 
     def tasks(self, selection: Selection, shard: int) -> list["ImageTask"]:
-        """The shard's tasks: members hashed to it, unsafe names quarantined, name clashes refused."""
-        from ..shards import ImageTask
+        """The shard's tasks (`shards.plan_members` over the whole selection)."""
+        from ..shards import plan_members
 
-        tasks: list[ImageTask] = []
-        taken: set[str] = set()
-        for m in selection.members:
-            if shard_of(m.name, self.shards) != shard:
-                continue
-            key = f"{m.archive}:{m.name}"
-            if m.placed is None:
-                tasks.append(ImageTask(key, "", key, "unsafe_path: escapes the target folder"))
-                continue
-            rel = self.rel_path(m.placed)
-            dup = "duplicate_name: another member maps to the same .jpg" if rel in taken else None
-            taken.add(rel)
-            tasks.append(ImageTask(key, rel, key, dup))
-        return tasks
+        return plan_members(self.name, [(f"{m.archive}:{m.name}", m.placed) for m in selection.members],
+                            self.shards, shard)
 
     def ingest(self, ctx: IngestContext, shard: str | None = None) -> IngestReport:
         """One shard: every member of the image folders whose name hashes to it, one manifest row each."""
@@ -98,8 +89,10 @@ class ZipImageSource:
         counts = check_count(self.name, selection.images, int(stated or self.upstream_images), self.count_tolerance,
                              enforced=ctx.mirror is None or stated is not None)
         tasks = self.tasks(selection, int(shard))
-        step = shard_step(ctx.layout, self.name, shard, list(paths.values()), {"tasks": digest(t.key for t in tasks)})
-        report = run_shard(step, tasks, archive_reader(paths), ctx.layout, ctx.workers, ctx.log)
+        reader = archive_reader(paths, ctx.image_cap(self.name))
+        step = shard_step(ctx.layout, self.name, shard, list(paths.values()),
+                          {"tasks": digest(t.key for t in tasks), "max_image_bytes": reader.max_bytes})
+        report = run_shard(step, tasks, reader, ctx.layout, ctx.workers, ctx.log)
         report.details.update(counts, members_outside_image_folders=selection.outside,
                               alternative_prefix_stripped=selection.stripped)
         return report
@@ -109,7 +102,8 @@ class ZipImageSource:
         were broken); keys of unsafe names have no path and are left out."""
         out = {}
         for original, reason in quarantined(layout, self.name).items():
-            placed = self.layout.place(original.split(":", 1)[1])
+            normal = normal_member(original.split(":", 1)[1])
+            placed = self.layout.place(normal) if normal is not None else None
             if placed is not None:
                 out[self.rel_path(placed)] = reason
         return out

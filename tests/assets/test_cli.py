@@ -26,13 +26,20 @@ def test_sample_mirror_command_writes_upstream_shapes(tmp_path, dagster_home):
 
 
 def test_ingest_command_materializes_in_the_instance(tmp_path, dagster_home, mirror_server):
-    out = run_cli("ingest", "textvqa", "--mirror", mirror_server.url, "--data-root", str(tmp_path / "data"),
+    mirror = mirror_server.url.replace("http://", "http://reader:s3cret@")  # issue 10 item 9: never stored
+    out = run_cli("ingest", "textvqa", "--mirror", mirror, "--data-root", str(tmp_path / "data"),
                   "--workers", "1", cwd=tmp_path, env_home=dagster_home)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "s3cret" not in out.stdout + out.stderr
     assert "textvqa_images" in out.stdout and "images=7" in out.stdout
     assert len(list((tmp_path / "data" / "textvqa" / "train_images").glob("*.jpg"))) == 7
     instance = dg.DagsterInstance.get()
     assert len(instance.get_runs()) == 1 + 4  # download + one run per shard
+    for run in instance.get_runs():
+        assert "s3cret" not in str(run.run_config)
+        assert not any("s3cret" in str(e) for e in instance.all_logs(run.run_id))
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]  # the instance's run and event storage too
+    assert not any(b"s3cret" in p.read_bytes() for p in stored)
     bad = run_cli("ingest", "nosuchsource", cwd=tmp_path, env_home=dagster_home)
     assert bad.returncode != 0 and "unknown source" in bad.stderr
 
@@ -54,7 +61,7 @@ def test_run_sample_main_job_twice(tmp_path, dagster_home):
     assert "FAILED" not in summary
     playground = tmp_path / "playground"
     mixture = json.loads((playground / "mixtures" / "sample" / "sample.json").read_text())
-    assert len(mixture) == 90
+    assert len(mixture) == MIXTURE_RECORDS
     assert any((playground / "checkpoints" / "finetune").glob("*/final/config.json"))
     before = _outputs(playground)
 

@@ -5,6 +5,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.digests import sha256_file
+from pipeline.fetch import Expected
 from pipeline.layout import Layout
 from sample.server import MirrorServer
 from pipeline.records import Rejection
@@ -18,7 +20,7 @@ from pipeline.sources.base import IngestReport
 from pipeline.sources.hub_source import HubDataset
 
 HUB_SOURCES = {name: s for name, s in SOURCES.items() if isinstance(s, HubDataset)}  # the Parquet ones
-SAMPLE_ROWS = {"visualmrc": {"train": 3}, "textcaps": {"train": 3}, "clevr": {"train": 3},
+SAMPLE_ROWS = {"visualmrc": {"train": 5}, "textcaps": {"train": 3}, "clevr": {"train": 3},
                "vqav2": {"train": 7}, "openspaces": {"train": 6, "test": 3}}
 
 
@@ -121,7 +123,7 @@ def test_ingest_source_on_sample(name: str, sample_mirror: Path, layout: Layout)
         if "image_undecodable" in outcome:
             assert manifest[sid]["action"] == "quarantined"
     for table in report.tables.values():
-        rows, violations = check_conversations(layout.data_root, table)
+        rows, violations = check_conversations(layout, table)
         assert rows > 0 and violations == {}
         for rec in pq.read_table(table).to_pylist():
             assert rec["conversations"][0]["value"].startswith("<image>\n")
@@ -176,8 +178,11 @@ def test_http_mirror_lists_through_the_tree_api(sample_mirror: Path, tmp_path: P
     lock_folder, _ = hub_parquet.download(HUB_SOURCES["openspaces"], by_folder, str(sample_mirror), log=lambda m: None)
     with MirrorServer(sample_mirror) as server:
         lock_http, results = hub_parquet.download(HUB_SOURCES["openspaces"], by_http, server.url, log=lambda m: None)
-        assert server.requests == 1 + 3  # one listing for `data/`, one GET per parquet file
-    assert lock_http == lock_folder
+        assert server.requests == 1 + 1 + 3  # the mirror's checksum index, the listing of `data/`, 3 files
+    assert (lock_http.commit, lock_http.files) == (lock_folder.commit, lock_folder.files)
+    # the tree listing gives each file's size and LFS sha256, and each download was checked against them
+    assert [Expected(*lock_http.expected[f]) for s in ("train", "test") for f in lock_http.files[s]] == \
+        [Expected(r.path.stat().st_size, sha256_file(r.path)) for r in results]
     assert lock_http.files == {"train": ["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"],
                                "test": ["data/test-00000-of-00001.parquet"]}
     assert [r.path.read_bytes() for r in results] == [p.read_bytes() for s in ("train", "test")

@@ -47,7 +47,7 @@ CASES: list[tuple[str | None, list[dict[str, Any]], bool]] = [
     (None, [h("ASSISTANT:x"), g("ok")], False),
     (None, [h("q\x1c ASSISTANT:\x1f"), g("ok")], False),                         # not a first turn: no strip
     (IMG, [h("<image>\nq ASSISTANT:\x1c\u3000"), g("ok")], True),                 # Python's strip() set
-    (IMG, [h("<image>\n\u00a0"), g("ok")], False),                               # only whitespace left
+    (IMG, [h("<image>\n\u00a0Q\u00a0"), g("ok")], False),                           # strip() removes the NBSP
     (None, [h("</S> <UNK> <Pad>"), g("case matters")], False),
     (None, [h("q"), g("a"), h("q2"), g("b"), h("q3 ASSISTANT: x"), g("c </s>")], True),  # first fault wins
 ]

@@ -12,9 +12,9 @@ import pytest
 from pipeline import tables
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline.mixture.contract import (BLANK_PATTERN, _in_slices, contract_violations, existing_images,
+from pipeline.mixture.contract import (_in_slices, contract_violations, existing_images,
                                        images_exist, missing_images, record_violations)
-from pipeline.records import check_record, exists_under
+from pipeline.records import INVISIBLE_CLASS, MAX_TURN_BYTES, check_record, exists_under, invisible
 
 H = "human"
 G = "gpt"
@@ -57,10 +57,27 @@ CASES: list[tuple[str | None, Any]] = [
     ("coco", [turn(H, "<image>\nq"), turn(G, "a")]),                                            # a folder, not a file
     ("a.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                           # top level file
     ("coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "a"), turn(H, "q2"), turn(G, "<image>")]),   # token in late turn
+    # the content rules (issue 10, item 8)
+    ("coco//a.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                    # bad_image_path
+    ("coco/a.jpg/", [turn(H, "<image>\nq"), turn(G, "a")]),                                    # bad_image_path
+    ("coco/a\\b.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                  # backslash
+    ("coco/a\x00.jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                                  # NUL byte
+    ("coco/" + "x" * 300 + ".jpg", [turn(H, "<image>\nq"), turn(G, "a")]),                     # long component
+    ("/".join(["d" * 200] * 6), [turn(H, "<image>\nq"), turn(G, "a")]),                         # long path
+    ("coco/a.jpg", [turn(H, "<image>\n" + "q" * (MAX_TURN_BYTES - 8)), turn(G, "a")]),          # at the cap: fine
+    ("coco/a.jpg", [turn(H, "<image>\n" + "é" * MAX_TURN_BYTES), turn(G, "a")]),                 # turn_too_long
+    (None, [turn(H, "q"), turn(G, "a"), turn(H, "q2"), turn(G, "x" * (MAX_TURN_BYTES + 1))]),    # turn_too_long late
+    ("coco/a.jpg", [turn(H, "<image>\n"), turn(G, "a")]),                                        # only the token
+    ("coco/a.jpg", [turn(H, "<image>\n\u200b"), turn(G, "a")]),                                  # no_question
+    (None, [turn(H, "\u200b\ufeff"), turn(G, "a")]),                                              # no_question
+    ("coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "\u200b")]),                                  # empty: invisible
+    (None, [turn(H, "q"), turn(G, "a"), turn(H, "\u200b"), turn(G, "\u2060\u200d")]),             # empty turn 2
+    ("coco/a.jpg", [turn(H, "<image>\n<image>\u200b"), turn(G, "a")]),                            # two tokens first
+    ("coco/a.jpg", [turn(H, "<image>\nq"), turn(G, "a\u200b")]),                                 # visible: fine
 ]
 
 ALL_REASONS = {"no_conversation", "bad_turn", "turns_not_alternating", "empty_turn", "unanswered_turn",
-               "image_token", "image_missing"}
+               "image_token", "image_missing", "bad_image_path", "turn_too_long", "no_question"}
 
 
 @pytest.fixture()
@@ -114,18 +131,23 @@ def test_details_name_the_fault(data_root: Path) -> None:
             assert details[i] == r.detail, (i, CASES[i])
 
 
-def test_whitespace_matches_python_strip_for_every_code_point() -> None:
-    """`value.strip()` is Python's notion of a blank turn; the pattern must agree on all of Unicode."""
+def test_invisible_characters_agree_for_every_code_point() -> None:
+    """What makes a turn empty: `records.invisible` and the polars pattern share one class and must agree
+    on all of Unicode; every character Python's `str.strip()` removes is invisible too."""
     chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
-    blank = pl.Series(chars).str.contains(BLANK_PATTERN).to_list()
-    assert blank == [not ch.strip() for ch in chars]
+    polars_says = pl.Series(chars).str.contains(f"^[{INVISIBLE_CLASS}]*$").to_list()
+    assert polars_says == [invisible(ch) for ch in chars]
+    assert all(invisible(ch) for ch in chars if ch.isspace())
+    assert invisible("\u200b\u200d\ufeff") and not invisible("a") and not invisible("\u00e9")
 
 
 def test_random_records_agree(data_root: Path) -> None:
     rng = random.Random(7)
     speakers = [H, G, "user", None]
-    values = ["<image>\nq", "q", "", " ", "<image>", "a <image>", "x\x1e", None, "<image>\n<image>"]
-    images = [None, "", "coco/a.jpg", "coco/nope.jpg", "../outside.jpg", "coco/out_link.jpg"]
+    values = ["<image>\nq", "q", "", " ", "<image>", "a <image>", "x\x1e", None, "<image>\n<image>", "\u200b",
+              "<image>\n\u2060"]
+    images = [None, "", "coco/a.jpg", "coco/nope.jpg", "../outside.jpg", "coco/out_link.jpg", "coco//a.jpg",
+              "./coco/a.jpg", "coco/\x7f.jpg"]
     cases = []
     for _ in range(3000):
         n = rng.choice([0, 1, 2, 2, 2, 3, 4, 4, 6])

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from pipeline.layout import Layout
-from sample.mirror import BAD_INPUTS, LLAVA_CASES, OCR_UNREFERENCED, TEXTVQA_PREFIX
+from sample.mirror import BAD_INPUTS, BAD_RECORDS, LLAVA_CASES, OCR_UNREFERENCED, TEXTVQA_PREFIX
 from pipeline.sources import coco_annotations, llava_665k
 from pipeline.sources.base import IngestContext
 from pipeline.sources.registry import IMAGE_SOURCES, SOURCES
@@ -107,6 +108,8 @@ def test_ocr_vqa_failure_list_and_resume(layout, mirror_server):
     failures = [r for f in (layout.tables("ocr_vqa") / "failures").glob("*.parquet") for r in pq.read_table(f).to_pylist()]
     assert sorted(f["book_id"] for f in failures) == ["0000000005", "0000000006"]
     assert all("404" in f["error"] for f in failures)
+    # failures name the upstream URL, never the mirror's address: two runs record the same table
+    assert all(f["error"] == f"{f['url']}: HTTP 404" for f in failures)
     covers = sorted(p.name for p in (layout.cache("ocr_vqa") / "covers").iterdir() if not p.name.endswith(".json"))
     # every live URL the 665K references downloaded once (kept for resume), with its URL's suffix
     assert covers == ["0000000001.jpg", "0000000002.png", "0000000003.jpg", "0000000004.gif", "0000000007.gif",
@@ -118,8 +121,12 @@ def test_665k_records_checked_against_images(ingested):
     layout, _ = ingested
     report = llava_665k.build_conversations(layout, IMAGE_SOURCES, QUIET)
     rejected = pq.read_table(layout.tables("llava_665k") / "rejections.parquet").to_pylist()
-    reasons = {r["source_id"].split(":", 1)[1]: r["reason"] for r in rejected}
-    assert reasons == {k: v.split(": ")[1].split(" ")[0] for k, v in LLAVA_CASES.items() if v.startswith("rejected")}
+    # every malformed record is one rejection naming it (issue 10, items 5 and 8); none stops the source
+    by_position = Counter(r["reason"] for r in rejected if ":" not in r["source_id"])
+    assert by_position == {"bad_text": 2}  # no id could be read: named by position
+    reasons = {r["source_id"].split(":", 1)[1]: r["reason"] for r in rejected if ":" in r["source_id"]}
+    assert reasons == {**{k: v.split(": ")[1].split(" ")[0] for k, v in LLAVA_CASES.items() if v.startswith("rejected")},
+                       **BAD_RECORDS, "": "bad_id"}
     table = pq.read_table(report.tables["train"]).to_pylist()
     kept = {r["id"] for r in table}
     assert {k for k, v in LLAVA_CASES.items() if v.startswith("kept")} <= kept
@@ -127,11 +134,12 @@ def test_665k_records_checked_against_images(ingested):
     # each repair is its own metric (counted on every record it changed, kept or rejected later)
     assert {k: report.details[k] for k in ("image_token_normalized", "leading_gpt_turn_dropped",
                                            "unanswered_last_turn_dropped", "image_token_moved_to_first_turn")} == \
-        {"image_token_normalized": 2, "leading_gpt_turn_dropped": 2, "unanswered_last_turn_dropped": 1,
+        {"image_token_normalized": 4, "leading_gpt_turn_dropped": 2, "unanswered_last_turn_dropped": 1,
          "image_token_moved_to_first_turn": 1}
     assert report.details["text_only"] == 3 and report.details["renamed_duplicate_ids"] == 1
-    # the expectation is what the upstream served: the 3 records on dead or placeholder covers are not expected
-    assert report.details["expected_records"] == report.rows_read - 3
+    # the expectation is what the upstream served: the records on dead or placeholder covers and on the
+    # quarantined bomb member are not expected
+    assert report.details["expected_records"] == report.rows_read - 4
     assert len({r["id"] for r in table}) == len(table)
     for r in table:
         first = r["conversations"][0]["value"]

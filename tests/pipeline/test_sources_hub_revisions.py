@@ -111,6 +111,12 @@ class FakeApi:
         return [RepoFile(path=f"{path_in_repo}/train-0000{i}-of-00002.parquet", size=10 + i, oid="x",
                          lfs={"oid": f"{i:064x}", "size": 10 + i, "pointerSize": 132}) for i in range(2)]
 
+    def get_paths_info(self, repo_id, paths, revision=None, repo_type=None):
+        from huggingface_hub.hf_api import RepoFile
+
+        assert revision == COMMIT, "a file's size and hash are asked at the resolved commit"
+        return [RepoFile(path=p, size=2, oid="x") for p in paths]  # no LFS: the size alone is checked
+
 
 @pytest.fixture
 def fake_hub(monkeypatch: pytest.MonkeyPatch) -> type[FakeApi]:

@@ -18,7 +18,7 @@ from PIL import Image
 from transformers import CLIPImageProcessor, CLIPImageProcessorPil
 
 from pipeline.records import llava_masking_reason
-from pipeline.sources.llava_json import convert_records
+from pipeline.sources.llava_json import convert_records, load_records
 from tests.trainer import llava_reference as llava
 from tests.trainer.test_vocab import VOCAB_FILE, _vocab_dir
 from trainer.conversation import IGNORE_INDEX, TooLong, tokenize
@@ -138,7 +138,7 @@ def test_truncation_cuts_after_image_expansion(tokenizers: tuple[Any, Any]) -> N
 def _sample_665k_records(mirror: Path) -> list[dict[str, Any]]:
     """The sample 665K file as the ingest keeps it (LLaVA's repairs, the contract, the masking rule)."""
     path = next(mirror.rglob("llava_v1_5_mix665k.json"))
-    return convert_records(json.loads(path.read_text()), "llava_665k", lambda image: image, lambda _: None).rows
+    return convert_records(load_records(path), "llava_665k", lambda image: image, lambda _: None).rows
 
 
 def test_sample_665k_records_match_llava(sample_mirror: Path, tokenizers: tuple[Any, Any]) -> None:

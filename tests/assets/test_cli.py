@@ -8,6 +8,12 @@ import pytest
 
 import dagster as dg
 
+from pipeline.recipe import load as load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+# the sample mixture holds exactly what recipes/sample.toml expects of each component (tolerance 0)
+MIXTURE_RECORDS = sum(c.expected for c in load_recipe(ROOT / "recipes" / "sample.toml").components)
+
 
 def run_cli(*args: str, cwd: Path, env_home: Path) -> subprocess.CompletedProcess:
     import os

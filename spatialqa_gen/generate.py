@@ -8,6 +8,7 @@ A shard whose two parts exist is finished and is skipped on a re-run."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from pipeline.layout import Layout
 from pipeline.progress import Log, Progress, default_log
 from pipeline.records import IMAGE_TOKEN, check_record, exists_under
 from pipeline.tables import CONVERSATIONS
-from spatialqa_gen.analysis import AnalysisConfig, analyse, select_turns
+from spatialqa_gen.analysis import AnalysisConfig, SceneFacts, analyse, select_turns
 from spatialqa_gen.models import DepthEstimator, SamMasker
 from spatialqa_gen.naming import name_regions
 from spatialqa_gen.qa import CATEGORIES, QATurn
@@ -36,10 +37,16 @@ FACTS = pa.schema([
     ("record_id", pa.string()), ("image", pa.string()), ("turn", pa.int32()),  # turn = index of the QA pair
     ("category", pa.string()), ("object_a", pa.string()), ("object_b", pa.string()),
     ("fact", pa.float64()),    # measured: quantity(A) - quantity(B) (log ratio for sizes), metres, or degrees
-    ("said", pa.float64()),    # stated: +1/-1, metres, clock hour; null = abstained
+    ("said", pa.float64()),    # stated: +1/-1, metres, clock hour (no turn abstains)
+    ("order", pa.int8()),      # +1 / -1: the answer also says A / B is the higher one; 0: no order stated
     ("unit", pa.string()), ("question", pa.string()), ("answer", pa.string()),
-    ("frame", pa.string()), ("camera_height", pa.float64()),
+    ("frame", pa.string()), ("camera_height", pa.float64()),  # frame: "ransac" (a verified floor)
+    ("definitions", pa.string()),  # "geometric" | "spatialrgpt" (definitions.py)
+    # visibility of each object (visibility.py): share of its outline next to a nearer surface / on the border
+    ("occluded_a", pa.float64()), ("truncated_a", pa.float64()),
+    ("occluded_b", pa.float64()), ("truncated_b", pa.float64()),  # null for single-object categories
 ])
+SKIPS_KEY = b"spatialqa.skips"  # facts part metadata: JSON {reason: images skipped}, kept for re-runs
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,13 @@ class GenerateConfig:
     seed: int = 0
     batch_size: int = 8
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    # images planned per image the target needs: some are skipped (no verified floor, nothing askable) and
+    # some give fewer turns; 0.94 turns per planned turn on the harness's photo-like scenes (docs)
+    plan_headroom: float = 1.15
 
     @property
     def images_needed(self) -> int:
-        return math.ceil(self.target_pairs / self.pairs_per_image)
+        return math.ceil(self.target_pairs / self.pairs_per_image * self.plan_headroom)
 
 
 @dataclass(frozen=True)
@@ -148,11 +158,15 @@ class ShardReport:
     records: int = 0
     pairs: int = 0
     per_category: Counter = field(default_factory=Counter)
-    abstentions: Counter = field(default_factory=Counter)
-    rejections: Counter = field(default_factory=Counter)
-    frame_fallbacks: int = 0
+    abstentions: Counter = field(default_factory=Counter)  # no turn abstains since issue 12: stays empty
+    rejections: Counter = field(default_factory=Counter)   # images skipped, by reason (untrusted_frame, ...)
     skipped: bool = False  # finished by an earlier run
     preview: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def frame_fallbacks(self) -> int:
+        """Images without a verified floor (skipped, no labels); the name the asset's metadata still reads."""
+        return int(self.rejections["untrusted_frame"])
 
 
 def part_paths(layout: Layout, shard: str) -> tuple[Path, Path]:
@@ -168,13 +182,23 @@ def _record(task: ImageTask, turns: list[QATurn]) -> list[dict[str, str]]:
     return conv
 
 
+def _fact_row(record_id: str, image: str, turn: int, t: QATurn, scene: SceneFacts) -> dict:
+    seen = {o.name: o.visibility for o in scene.objects}
+    a, b = seen[t.object_a], seen.get(t.object_b)
+    return {"record_id": record_id, "image": image, "turn": turn, "category": t.category,
+            "object_a": t.object_a, "object_b": t.object_b, "fact": t.fact, "said": t.said, "order": t.order,
+            "unit": t.unit, "question": t.question, "answer": t.answer,
+            "frame": scene.frame.source, "camera_height": scene.frame.camera_height, "definitions": scene.definitions,
+            "occluded_a": a.occluded, "truncated_a": a.truncated,
+            "occluded_b": b.occluded if b else None, "truncated_b": b.truncated if b else None}
+
+
 def report_from_parts(shard: str, conversations: Path, facts: Path) -> ShardReport:
-    f = pq.read_table(facts, columns=["category", "said", "question", "answer", "frame", "turn"]).to_pylist()
+    f = pq.read_table(facts, columns=["category", "question", "answer"]).to_pylist()
     rep = ShardReport(shard, records=pq.read_metadata(conversations).num_rows, pairs=len(f), skipped=True)
     for row in f:
         rep.per_category[row["category"]] += 1
-        rep.abstentions[row["category"]] += row["said"] is None
-    rep.frame_fallbacks = sum(1 for row in f if row["turn"] == 0 and row["frame"] == "gravity")
+    rep.rejections.update(json.loads((pq.read_schema(facts).metadata or {}).get(SKIPS_KEY, b"{}")))
     rep.preview = [(row["question"], row["answer"]) for row in f[:6]]
     return rep
 
@@ -203,7 +227,9 @@ def run_shard(tasks: list[ImageTask], perception: PerceptionStage, layout: Layou
                 report.rejections["invalid_depth_or_focal"] += 1  # e.g. a field of view the model got wrong
                 continue
             scene = analyse(p, config.analysis, seed)
-            report.frame_fallbacks += scene.frame.source == "gravity"
+            if scene.skip_reason:
+                report.rejections[scene.skip_reason] += 1  # no label is written from an unverified frame
+                continue
             if len(scene.objects) < config.min_objects:
                 report.rejections["too_few_objects_lifted"] += 1
                 continue
@@ -225,18 +251,15 @@ def run_shard(tasks: list[ImageTask], perception: PerceptionStage, layout: Layou
             records.append({"id": record_id, "image": rel_image, "conversations": conversation,
                             "source": SOURCE, "source_id": task.image_id})
             for i, t in enumerate(turns):
-                facts.append({"record_id": record_id, "image": rel_image, "turn": i, "category": t.category,
-                              "object_a": t.object_a, "object_b": t.object_b, "fact": t.fact, "said": t.said,
-                              "unit": t.unit, "question": t.question, "answer": t.answer,
-                              "frame": scene.frame.source, "camera_height": scene.frame.camera_height})
+                facts.append(_fact_row(record_id, rel_image, i, t, scene))
                 report.per_category[t.category] += 1
-                report.abstentions[t.category] += t.abstained
             report.records += 1
             report.pairs += len(turns)
         progress.advance(len(batch))
     progress.close()
     # facts first: the conversations part is the shard's completion marker
-    write_table(facts_path, pa.Table.from_pylist(facts, schema=FACTS))
+    skips = {SKIPS_KEY: json.dumps(dict(report.rejections)).encode()}
+    write_table(facts_path, pa.Table.from_pylist(facts, schema=FACTS.with_metadata(skips)))
     write_table(conv_path, pa.Table.from_pylist(records, schema=CONVERSATIONS))
     report.preview = [(f["question"], f["answer"]) for f in facts[:6]]
     return report

@@ -21,13 +21,13 @@ from spatialqa_gen.definitions import DEFINITION_SETS, QUALITATIVE, clock_hour, 
 from spatialqa_gen.facts import ObjectFacts, surface_sample
 from spatialqa_gen.qa import CATEGORIES, QATurn
 from spatialqa_gen.scene import RenderedScene
-from spatialqa_gen.scene_gen import REPORT_SEED, render_scene
-from spatialqa_gen.truth import ObjectTruth, object_truths
+from spatialqa_gen.scene_gen import REPORT_SEED, scene_with_truth
+from spatialqa_gen.truth import ObjectTruth
 from spatialqa_gen.types import Perception
 
 QUALITATIVE_GOAL = 0.98
 QUANTITATIVE_GOAL = 0.90   # every quantitative category, direction included (within one clock hour)
-MAX_ABSTENTION = 0.25
+MIN_SLICE_TURNS = 20  # a category's success in a slice is reported from this many turns on
 CONDITIONS = ("exact", "perturbed")
 # Scene slices the goals must hold on (each a property of the scene or of an object in the turn).
 SLICES = ("steep pitch (>= 40°)", "few floor pixels (< 15%)", "occluded object", "truncated object",
@@ -149,8 +149,7 @@ def evaluate(n_scenes: int, seed: int = REPORT_SEED, perturbation: Perturbation 
     """(definitions, condition) -> scores, over scenes seed .. seed + n_scenes - 1."""
     results = {(d, c): Evaluation() for d in definitions for c in conditions}
     for i in range(n_scenes):
-        scene = render_scene(seed + i)
-        truths = object_truths(scene)
+        scene, truths = scene_with_truth(seed + i)
         truth = {d: truth_facts(truths, d) for d in definitions}
         for condition in conditions:
             rng = np.random.default_rng([seed + i, CONDITIONS.index(condition)])
@@ -226,7 +225,8 @@ def markdown(results: dict[tuple[str, str], Evaluation], n_scenes: int, seed: in
             cells = [f"{_pct(ex.not_asked[c][r] / max(ex.possible[c], 1))} / "
                      f"{_pct(pe.not_asked[c][r] / max(pe.possible[c], 1))}" for r in reasons]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
-        lines += ["", "Per scene slice (turns involving such an object or scene; all objects):", "",
+        lines += ["", f"Per scene slice (turns involving such an object or scene; all objects; quantitative "
+                  f"categories with >= {MIN_SLICE_TURNS} turns in the slice, turns in brackets):", "",
                   "| slice | turns (exact / pert.) | qualitative (exact / pert.) | worst quantitative, exact | "
                   "worst quantitative, perturbed |", "|---|---:|---:|---|---|"]
         for s in SLICES:
@@ -235,10 +235,11 @@ def markdown(results: dict[tuple[str, str], Evaluation], n_scenes: int, seed: in
                 sc = ev.slices[s]
                 qual = [sc[c] for c in QUALITATIVE]
                 asked = sum(x.asked for x in qual)
-                quant = [(sc[c].success, c) for c in CATEGORIES if c not in QUALITATIVE and sc[c].asked >= 5]
-                worst = min(quant) if quant else (float("nan"), "")
+                quant = [(sc[c].success, c, sc[c].asked) for c in CATEGORIES
+                         if c not in QUALITATIVE and sc[c].asked >= MIN_SLICE_TURNS]
+                worst = min(quant) if quant else (float("nan"), "", 0)
                 cells.append((sum(x.asked for x in sc.values()), sum(x.correct for x in qual) / max(asked, 1),
-                              f"{_pct(worst[0])} {worst[1]}"))
+                              f"{_pct(worst[0])} {worst[1]} ({worst[2]})"))
             lines.append(f"| {s} | {cells[0][0]} / {cells[1][0]} | {_pct(cells[0][1])} / {_pct(cells[1][1])} | "
                          f"{cells[0][2]} | {cells[1][2]} |")
         lines.append("")

@@ -52,9 +52,13 @@ def _median_depth(depth: np.ndarray, valid: np.ndarray, ys: np.ndarray, xs: np.n
     wy = np.clip(ys[:, None] + dy.ravel(), 0, h - 1)
     wx = np.clip(xs[:, None] + dx.ravel(), 0, w - 1)
     window = np.where(valid[wy, wx], depth[wy, wx], np.inf)
-    window.sort(axis=1)
     count = np.isfinite(window).sum(axis=1)  # >= 1: the centre pixel is valid
-    return window[np.arange(len(ys)), (count - 1) // 2].astype(np.float64)
+    out = np.empty(len(ys))
+    full = count == window.shape[1]  # most pixels: a partial partition finds the middle in linear time
+    out[full] = np.partition(window[full], window.shape[1] // 2, axis=1)[:, window.shape[1] // 2]
+    edge = np.sort(window[~full], axis=1)
+    out[~full] = edge[np.arange(len(edge)), (count[~full] - 1) // 2]
+    return out
 
 
 def backproject(depth: np.ndarray, k: Intrinsics, mask: np.ndarray, max_pixels: int,

@@ -3,9 +3,10 @@ the image border, cameras pitched 0-60° down and rolled up to ±15°, walls at 
 (camera yaw), objects stacked on others and standing on tables, thin poles and planks (4-15 cm), and
 rooms whose walls are so near that little floor shows.
 
-`render_scene(seed)` is the one entry: the same seed always gives the same scene. Seed ranges in use
-(docs/spatialqa.md): scene pools for the sample and for training from 0, the accuracy report from
-1,000,000; held-out evaluation takes seeds from 2,000,000 on."""
+`render_scene(seed)` renders one (the same seed always gives the same scene); `scene_with_truth(seed)`
+adds its exact ground truth per object (`truth`). Seed ranges in use (docs/spatialqa.md): scene pools
+for the sample and for training from 0, the accuracy report from 1,000,000; held-out evaluation takes
+seeds from 2,000,000 on."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spatialqa_gen.scene import RenderedScene, Room, SceneObject, camera_pose, make_object, render
+from spatialqa_gen.truth import ObjectTruth, object_truths
 from spatialqa_gen.types import Intrinsics
 
 REPORT_SEED = 1_000_000      # first seed of the accuracy report's scenes
@@ -147,3 +149,9 @@ def render_scene(seed: int, width: int = 640, height: int = 480) -> RenderedScen
         entries.append(free[int(rng.integers(len(free)))])
     objects = _place(rng, k, pose, room, width, height, entries)
     return render(f"scene-{seed:06d}", objects, k, pose, width, height, room, rng)
+
+
+def scene_with_truth(seed: int, width: int = 640, height: int = 480) -> tuple[RenderedScene, dict[int, ObjectTruth]]:
+    """A random scene and, per object label, its exact ground truth (box, seen surface, visibility)."""
+    scene = render_scene(seed, width, height)
+    return scene, object_truths(scene)

@@ -15,10 +15,11 @@ surface must be nearer by the larger margin, above depth noise.
 
 Image sides are not the canonical axes: looking down steeply, a vertical edge runs towards the image's
 nadir, sideways near the image's borders. `along_axes` turns the sides into a hidden share per
-canonical axis (x, y, z) from the direction each axis takes in the image at the object."""
+canonical axis (x, y, z) from the direction each axis takes in the image at the object, and marks the
+axis wholly hidden when either end of the outline along that direction is mostly hidden."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,9 +28,8 @@ from spatialqa_gen.types import Intrinsics, mask_bounds
 
 SIDES = ("left", "right", "top", "bottom")
 AXES = ("x", "y", "z")
-_SIN_20 = float(np.sin(np.deg2rad(20.0)))  # an axis this far off an image side involves that side ...
-_SIN_5 = float(np.sin(np.deg2rad(5.0)))    # ... or this far, when the border cuts that side (a rolled pole
-                                           # leaves the picture through the side, not through the top)
+_SIN_20 = float(np.sin(np.deg2rad(20.0)))  # an axis this far off an image side involves that side
+_END_PX = 2.0                               # outline pixels this close to an axis's extreme make its end
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,17 @@ class VisibilityConfig:
 class Visibility:
     """Per side (left, right, top, bottom): the share of its outermost pixels that are hidden
     (cut by the border or next to a nearer surface); over all sides, the shares occluded and cut; per
-    canonical axis (x, y, z), the largest hidden share of the sides the axis runs towards."""
+    canonical axis (x, y, z), the largest hidden share of the sides the axis runs towards (1 when an end
+    along it is mostly hidden) and how many pixels the object's extent spans along it."""
 
     sides: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     occluded: float = 0.0
     truncated: float = 0.0
     axes: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    cut_sides: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # per side, the share on the border
     pixels: tuple[float, float, float] = (np.inf, np.inf, np.inf)  # image length of the extent along x, y, z
+    # the outermost pixels of every row and column (image x, y) and whether each is hidden
+    outline: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False, repr=False)
+    outline_hidden: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), compare=False, repr=False)
 
     def hidden(self, axes: str) -> float:
         """The largest hidden share along the named canonical axes ("xz": x and z)."""
@@ -84,15 +87,18 @@ def _median(values: np.ndarray) -> np.ndarray:
 
 
 def _side(depth: np.ndarray, mask: np.ndarray, others: np.ndarray, k: Intrinsics, frame: CanonicalFrame | None,
-          config: VisibilityConfig, transpose: bool, reverse: bool) -> tuple[int, int, int]:
-    """(outermost pixels, of them occluded, of them on the border) for one side of the mask."""
+          config: VisibilityConfig, transpose: bool, reverse: bool, at_border: bool
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For one side of the mask: its outermost pixels (x, y in the crop) and, for each, whether it is
+    occluded and whether it is on the image border (`at_border`: this crop edge is the image's)."""
     d, m, o = (depth.T, mask.T, others.T) if transpose else (depth, mask, others)
     lines, cols = _extremes(m, reverse)
+    xy = np.stack([lines, cols] if transpose else [cols, lines], axis=1).astype(np.float64)
     if len(lines) == 0:
-        return 0, 0, 0
+        return xy, np.zeros(0, bool), np.zeros(0, bool)
     step = -1 if reverse else 1       # inwards
     n = m.shape[1]
-    cut = (cols == n - 1) if reverse else (cols == 0)
+    cut = ((cols == n - 1) if reverse else (cols == 0)) & at_border
     r = np.arange(1, config.ring_px + 1)
     inside = np.clip(cols[:, None] + step * (r - 1), 0, n - 1)
     outside = cols[:, None] - step * r
@@ -113,7 +119,7 @@ def _side(depth: np.ndarray, mask: np.ndarray, others: np.ndarray, k: Intrinsics
     touching = config.touching_abs_m + config.touching_rel * d_in
     by_object = _median(np.where(o[rows, outside], d_out, np.inf)) < d_in - touching
     occluded = ((_median(d_out) < d_in - margin) | by_object) & ~cut
-    return len(lines), int(occluded.sum()), int(cut.sum())
+    return xy, occluded, cut
 
 
 def visibility(depth: np.ndarray, mask: np.ndarray, k: Intrinsics, frame: CanonicalFrame | None = None,
@@ -129,16 +135,26 @@ def visibility(depth: np.ndarray, mask: np.ndarray, k: Intrinsics, frame: Canoni
     d, m = depth[y0:y1, x0:x1].astype(np.float64), mask[y0:y1, x0:x1]
     o = others[y0:y1, x0:x1] if others is not None else np.zeros_like(m)
     # a crop edge that is not the image border is never the outermost pixel (the ring keeps it inside)
-    counts = [_side(d, m, o, crop, frame, config, transpose, reverse)
-              for transpose, reverse in ((False, False), (False, True), (True, False), (True, True))]
     border = [x0 == 0, x1 == w, y0 == 0, y1 == h]
-    shares, cut_shares, occluded, cut, total = [], [], 0, 0, 0
-    for (n, occ, c), at_border in zip(counts, border):
-        c = c if at_border else 0
-        shares.append((occ + c) / n if n else 1.0)
-        cut_shares.append(c / n if n else 0.0)
-        occluded, cut, total = occluded + occ, cut + c, total + n
-    return Visibility(tuple(shares), occluded / max(total, 1), cut / max(total, 1), cut_sides=tuple(cut_shares))
+    sides = [_side(d, m, o, crop, frame, config, transpose, reverse, at_border)
+             for (transpose, reverse), at_border in zip(((False, False), (False, True), (True, False), (True, True)),
+                                                        border)]
+    shares = tuple(float((occ | cut).mean()) if len(occ) else 1.0 for _, occ, cut in sides)
+    occluded = np.concatenate([occ for _, occ, _ in sides])
+    cut = np.concatenate([c for _, _, c in sides])
+    outline = np.concatenate([xy for xy, _, _ in sides]) + (x0, y0)
+    return Visibility(shares, float(occluded.mean()), float(cut.mean()),
+                      outline=outline, outline_hidden=occluded | cut)
+
+
+def _end_hidden(v: Visibility, direction: np.ndarray) -> bool:
+    """Whether either end of the outline along an image direction is mostly hidden (a thin pole whose
+    top leaves the picture has few columns there, but its top end is all on the border)."""
+    if len(v.outline) == 0:
+        return True
+    along = v.outline @ direction
+    ends = (along >= along.max() - _END_PX, along <= along.min() + _END_PX)
+    return any(float(v.outline_hidden[end].mean()) > 0.5 for end in ends)
 
 
 def along_axes(v: Visibility, frame: CanonicalFrame, k: Intrinsics, centre: np.ndarray, size: np.ndarray
@@ -146,7 +162,7 @@ def along_axes(v: Visibility, frame: CanonicalFrame, k: Intrinsics, centre: np.n
     """`v` with, per canonical axis, its hidden share and the image length of the object's extent, for an
     object whose box (canonical size `size`) is centred at `centre` (camera frame)."""
     def pixel(p: np.ndarray) -> np.ndarray:
-        return np.array([k.fx * p[0] / p[2], k.fy * p[1] / p[2]])
+        return np.array([k.fx * p[0] / p[2] + k.cx, k.fy * p[1] / p[2] + k.cy])
 
     hidden, pixels = [], []
     for axis, extent in zip(frame.rotation, size):  # right, forward, up in camera coordinates
@@ -160,7 +176,6 @@ def along_axes(v: Visibility, frame: CanonicalFrame, k: Intrinsics, centre: np.n
         length = float(np.linalg.norm(step))
         du, dv = step / max(length, 1e-9)
         sides = ([0, 1] if abs(du) > _SIN_20 else []) + ([2, 3] if abs(dv) > _SIN_20 else [])
-        cut = ([0, 1] if abs(du) > _SIN_5 else []) + ([2, 3] if abs(dv) > _SIN_5 else [])
-        hidden.append(max([v.sides[i] for i in sides] + [v.cut_sides[i] for i in cut]))
+        hidden.append(1.0 if _end_hidden(v, np.array([du, dv])) else max(v.sides[i] for i in sides))
         pixels.append(length * float(extent) / max(float(extent), 0.05))
     return replace(v, axes=(hidden[0], hidden[1], hidden[2]), pixels=(pixels[0], pixels[1], pixels[2]))

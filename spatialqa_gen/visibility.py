@@ -143,8 +143,10 @@ def visibility(depth: np.ndarray, mask: np.ndarray, k: Intrinsics, frame: Canoni
     occluded = np.concatenate([occ for _, occ, _ in sides])
     cut = np.concatenate([c for _, _, c in sides])
     outline = np.concatenate([xy for xy, _, _ in sides]) + (x0, y0)
+    # an outline pixel on the border is where the object leaves the picture, whichever side it extremes
+    on_border = (outline[:, 0] == 0) | (outline[:, 0] == w - 1) | (outline[:, 1] == 0) | (outline[:, 1] == h - 1)
     return Visibility(shares, float(occluded.mean()), float(cut.mean()),
-                      outline=outline, outline_hidden=occluded | cut)
+                      outline=outline, outline_hidden=occluded | on_border)
 
 
 def _end_hidden(v: Visibility, direction: np.ndarray) -> bool:

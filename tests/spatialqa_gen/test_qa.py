@@ -32,13 +32,11 @@ def scene_of(*objects: ObjectFacts) -> SceneFacts:
 
 
 def test_answers_on_exact_inputs_match_ground_truth() -> None:
-    [(_, ev)] = evaluate(10, seed=500, definitions=("geometric",), conditions=("exact",)).items()
+    [(_, ev)] = evaluate(12, seed=500, definitions=("geometric",), conditions=("exact",)).items()
     assert set(ev.all) == set(CATEGORIES)
-    qual_ok = sum(ev.all[c].correct for c in QUALITATIVE)
-    qual_n = sum(ev.all[c].asked for c in QUALITATIVE)
-    assert qual_n > 80 and qual_ok / qual_n >= 0.97
-    for c in ("direct_distance", "horizontal_distance", "width", "height", "direction"):
-        assert ev.all[c].asked >= 5 and ev.all[c].success >= 0.9, (c, ev.all[c].success)
+    for group, floor in ((QUALITATIVE, 0.97), (tuple(c for c in CATEGORIES if c not in QUALITATIVE), 0.9)):
+        asked = sum(ev.all[c].asked for c in group)
+        assert asked > 50 and sum(ev.all[c].correct for c in group) / asked >= floor, group
 
 
 def test_every_answer_parses_back_to_what_it_states() -> None:

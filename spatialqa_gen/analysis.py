@@ -85,7 +85,8 @@ def _pairs(facts: SceneFacts, category: str, rng: np.random.Generator
 def candidates(facts: SceneFacts, category: str, config: QAConfig, rng: np.random.Generator
                ) -> list[tuple[ObjectFacts, ObjectFacts | None]]:
     """Every askable (A, B) for a category."""
-    return [(a, b) for a, b in _pairs(facts, category, rng) if why_not(category, a, b, config, facts.definitions) is None]
+    return [(a, b) for a, b in _pairs(facts, category, rng)
+            if why_not(category, a, b, config, facts.definitions) is None]
 
 
 def skipped(facts: SceneFacts, config: QAConfig = QAConfig()) -> dict[str, Counter]:

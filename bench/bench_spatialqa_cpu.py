@@ -1,8 +1,9 @@
-"""CPU part of spatialqa_gen per 640x480 image on one core: lifting, canonical frame, facts, QA.
+"""CPU part of spatialqa_gen per 640x480 image on one core: canonical frame, lifting, visibility, facts, QA.
 
     .venv/bin/python bench/bench_spatialqa_cpu.py [--scenes 40]
 
-Inputs are rendered scenes with exact depth and masks (3-6 objects each); rendering is not timed.
+Inputs are the photo-like rendered scenes of `scene_gen` (3-7 objects, hidden, cut, thin and raised ones)
+with exact depth and masks; rendering is not timed.
 Prints CPU ms per image (process time: what one core spends, robust to other jobs sharing the machine)
 and wall ms, median and mean over the scenes, and the ratio of the median CPU time against the 50 ms goal."""
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np  # noqa: E402
 import open3d as o3d  # noqa: E402
 
 from spatialqa_gen.analysis import analyse, select_turns  # noqa: E402
-from spatialqa_gen.scene import render_scene  # noqa: E402
+from spatialqa_gen.scene_gen import render_scene  # noqa: E402
 from spatialqa_gen.types import Perception  # noqa: E402
 
 GOAL_MS = 50.0

@@ -1,5 +1,6 @@
-"""Re-reads a written shard and checks it: every answer parses back to the fact row it came from,
-every conversation turn is the one the facts table records, every record passes the contract."""
+"""Re-reads a written shard and checks it: every answer parses back to the fact row it came from (the
+value it states, and which object it says is higher), every conversation turn is the one the facts
+table records, every record passes the contract."""
 from __future__ import annotations
 
 import math
@@ -10,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.records import IMAGE_TOKEN, check_record, exists_under
-from spatialqa_gen.qa import parse_answer
+from spatialqa_gen.qa import parse_answer, parse_order
 
 
 @dataclass
@@ -25,10 +26,8 @@ class ShardCheck:
         return not self.contract and not self.mismatches
 
 
-def _same(parsed: float | None, said: float | None) -> bool:
-    if parsed is None or said is None:
-        return parsed is None and said is None
-    return math.isclose(parsed, said, rel_tol=1e-9, abs_tol=1e-9)
+def _same(parsed: float, said: float | None) -> bool:
+    return said is not None and math.isclose(parsed, said, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def check_shard(conversations: Path, facts: Path, data_root: Path, max_listed: int = 20) -> ShardCheck:
@@ -57,5 +56,9 @@ def check_shard(conversations: Path, facts: Path, data_root: Path, max_listed: i
             continue
         if not _same(parsed, f["said"]):
             rep.mismatches.append(f"{where}: answer states {parsed}, facts say {f['said']}")
+            continue
+        order = parse_order(f["answer"], f["object_a"], f["object_b"] or "")
+        if order != f["order"]:
+            rep.mismatches.append(f"{where}: answer orders the objects {order}, facts say {f['order']}")
     del rep.mismatches[max_listed:]
     return rep

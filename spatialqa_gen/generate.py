@@ -30,7 +30,7 @@ from pipeline.records import IMAGE_TOKEN, check_record, exists_under
 from pipeline.sharding import shard_keys
 from pipeline.step import Step, report_dict
 from pipeline.tables import CONVERSATIONS
-from spatialqa_gen.analysis import AnalysisConfig, analyse, select_turns
+from spatialqa_gen.analysis import AnalysisConfig, SceneFacts, analyse, select_turns
 from spatialqa_gen.naming import name_regions
 from spatialqa_gen.perception import PerceptionSpec, PerceptionStage, build_perception
 from spatialqa_gen.qa import CATEGORIES, QATurn
@@ -38,14 +38,19 @@ from spatialqa_gen.scene_pool import PoolScene, read_scene_pool, scene_pool_inde
 from spatialqa_gen.types import Region
 
 SOURCE = "spatialqa"
-VERSION = "spatialqa-v1"  # bump when the generated records or facts change for the same inputs
+VERSION = "spatialqa-v2"  # bump when the generated records or facts change for the same inputs
 FACTS = pa.schema([
     ("record_id", pa.string()), ("image", pa.string()), ("turn", pa.int32()),  # turn = index of the QA pair
     ("category", pa.string()), ("object_a", pa.string()), ("object_b", pa.string()),
     ("fact", pa.float64()),    # measured: quantity(A) - quantity(B) (log ratio for sizes), metres, or degrees
-    ("said", pa.float64()),    # stated: +1/-1, metres, clock hour; null = abstained
+    ("said", pa.float64()),    # stated: +1/-1, metres, clock hour (no turn abstains)
+    ("order", pa.int8()),      # +1 / -1: the answer also says A / B is the higher one; 0: no order stated
     ("unit", pa.string()), ("question", pa.string()), ("answer", pa.string()),
-    ("frame", pa.string()), ("camera_height", pa.float64()),
+    ("frame", pa.string()), ("camera_height", pa.float64()),  # frame: "ransac" (a verified floor)
+    ("definitions", pa.string()),  # "geometric" | "spatialrgpt" (definitions.py)
+    # visibility of each object (visibility.py): share of its outline next to a nearer surface / on the border
+    ("occluded_a", pa.float64()), ("truncated_a", pa.float64()),
+    ("occluded_b", pa.float64()), ("truncated_b", pa.float64()),  # null for single-object categories
 ])
 
 
@@ -58,10 +63,13 @@ class GenerateConfig:
     seed: int = 0
     batch_size: int = 8
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    # images planned per image the target needs: some are skipped (no verified floor, nothing askable) and
+    # some give fewer turns; 0.94 turns per planned turn on the harness's photo-like scenes (docs)
+    plan_headroom: float = 1.15
 
     @property
     def images_needed(self) -> int:
-        return math.ceil(self.target_pairs / self.pairs_per_image)
+        return math.ceil(self.target_pairs / self.pairs_per_image * self.plan_headroom)
 
 
 @dataclass(frozen=True)
@@ -120,9 +128,8 @@ class GenerationReport:
     records: int = 0
     pairs: int = 0
     per_category: Counter = field(default_factory=Counter)
-    abstentions: Counter = field(default_factory=Counter)
-    rejections: Counter = field(default_factory=Counter)
-    frame_fallbacks: int = 0
+    abstentions: Counter = field(default_factory=Counter)  # no turn abstains since issue 12: stays empty
+    rejections: Counter = field(default_factory=Counter)   # images skipped, by reason (untrusted_frame, ...)
     skipped: bool = False  # finished by an earlier run
     preview: list[tuple[str, str]] = field(default_factory=list)
 
@@ -130,6 +137,11 @@ class GenerationReport:
     def from_dict(cls, d: dict[str, Any]) -> "GenerationReport":
         counters = {k: Counter(d[k]) for k in ("per_category", "abstentions", "rejections")}
         return cls(**{**d, **counters, "skipped": True, "preview": [tuple(qa) for qa in d["preview"]]})
+
+    @property
+    def frame_fallbacks(self) -> int:
+        """Images without a verified floor (skipped, no labels); the name the asset's metadata still reads."""
+        return int(self.rejections["untrusted_frame"])
 
 
 def part_paths(layout: Layout, shard: str) -> tuple[Path, Path]:
@@ -153,6 +165,17 @@ def shard_step(layout: Layout, shard: str, tasks: list[SceneTask], config: Gener
     return Step(layout.tables(SOURCE) / "shards" / f"{shard}.json", VERSION, inputs,
                 {"shard": shard, "plan": digest(t.image_id for t in tasks), "generate": generate,
                  "perception": spec.identity()})
+
+
+def _fact_row(record_id: str, image: str, turn: int, t: QATurn, scene: SceneFacts) -> dict:
+    seen = {o.name: o.visibility for o in scene.objects}
+    a, b = seen[t.object_a], seen.get(t.object_b)
+    return {"record_id": record_id, "image": image, "turn": turn, "category": t.category,
+            "object_a": t.object_a, "object_b": t.object_b, "fact": t.fact, "said": t.said, "order": t.order,
+            "unit": t.unit, "question": t.question, "answer": t.answer,
+            "frame": scene.frame.source, "camera_height": scene.frame.camera_height, "definitions": scene.definitions,
+            "occluded_a": a.occluded, "truncated_a": a.truncated,
+            "occluded_b": b.occluded if b else None, "truncated_b": b.truncated if b else None}
 
 
 def run_shard(tasks: list[SceneTask], perception: Callable[[], PerceptionStage], layout: Layout, step: Step,
@@ -183,7 +206,9 @@ def run_shard(tasks: list[SceneTask], perception: Callable[[], PerceptionStage],
                 report.rejections["invalid_depth_or_focal"] += 1  # e.g. a field of view the model got wrong
                 continue
             scene = analyse(p, config.analysis, seed)
-            report.frame_fallbacks += scene.frame.source == "gravity"
+            if scene.skip_reason:
+                report.rejections[scene.skip_reason] += 1  # no label is written from an unverified frame
+                continue
             if len(scene.objects) < config.min_objects:
                 report.rejections["too_few_objects_lifted"] += 1
                 continue
@@ -205,17 +230,12 @@ def run_shard(tasks: list[SceneTask], perception: Callable[[], PerceptionStage],
             records.append({"id": record_id, "image": rel_image, "conversations": conversation,
                             "source": SOURCE, "source_id": task.image_id})
             for i, t in enumerate(turns):
-                facts.append({"record_id": record_id, "image": rel_image, "turn": i, "category": t.category,
-                              "object_a": t.object_a, "object_b": t.object_b, "fact": t.fact, "said": t.said,
-                              "unit": t.unit, "question": t.question, "answer": t.answer,
-                              "frame": scene.frame.source, "camera_height": scene.frame.camera_height})
+                facts.append(_fact_row(record_id, rel_image, i, t, scene))
                 report.per_category[t.category] += 1
-                report.abstentions[t.category] += t.abstained
             report.records += 1
             report.pairs += len(turns)
         progress.advance(len(batch))
     progress.close()
-    # facts first: the conversations part is the shard's completion marker
     write_table(facts_path, pa.Table.from_pylist(facts, schema=FACTS))
     write_table(conv_path, pa.Table.from_pylist(records, schema=CONVERSATIONS))
     report.preview = [(f["question"], f["answer"]) for f in facts[:6]]

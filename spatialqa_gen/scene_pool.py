@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from pipeline.atomic import write_bytes, write_table
-from spatialqa_gen.scene import RenderedScene, render_scene
+from spatialqa_gen.scene import RenderedScene
+from spatialqa_gen.scene_gen import render_scene
 from spatialqa_gen.types import Intrinsics, Perception, Region
 
 REGION = pa.struct([("label", pa.int32()), ("name", pa.string()), ("box", pa.list_(pa.float64()))])  # x0 y0 x1 y1

@@ -38,3 +38,12 @@ class Perception:
     intrinsics: Intrinsics
     regions: list[Region]
     masks: np.ndarray  # (N, H, W) bool
+
+
+def mask_bounds(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1), half-open, of a mask's pixels; None when it has none. Cheaper than np.nonzero
+    over the whole image, and what lets later steps work on the crop."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1

@@ -1,44 +1,53 @@
-"""QA text against ground truth: answers right on exact inputs, parse back, both orders, units, abstention."""
+"""QA text against ground truth and against what a model should learn: answers right on exact inputs,
+every answer parses back, both orders, no non-answers, no needless viewpoint caveat, "higher" only for a
+raised object, numbers as people say them, category balance."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from spatialqa_gen.accuracy import Perturbation, evaluate, perceive, score_turn, truth_facts
-from spatialqa_gen.analysis import SceneFacts, all_turns, analyse, candidates
-from spatialqa_gen.facts import ObjectFacts, clock_hour, direction_deg
-from spatialqa_gen.frame import FrameConfig, gravity_frame
+from spatialqa_gen.accuracy import Perturbation, evaluate, perceive, score_turn
+from spatialqa_gen.analysis import SceneFacts, all_turns, analyse, candidates, select_turns
+from spatialqa_gen.definitions import QUALITATIVE
+from spatialqa_gen.facts import ObjectFacts
+from spatialqa_gen.frame import untrusted_frame
 from spatialqa_gen.naming import name_regions
-from spatialqa_gen.qa import (CATEGORIES, QUALITATIVE, QAConfig, make_turn, parse_answer, say_length)
-from spatialqa_gen.scene import render_scene
+from spatialqa_gen.qa import (CATEGORIES, VIEW_DEPENDENT, QAConfig, make_turn, parse_answer, parse_order, say_length,
+                              why_not)
+from spatialqa_gen.scene_gen import render_scene
 from spatialqa_gen.types import Region
+from spatialqa_gen.visibility import Visibility
 
 
-def box(name: str, lo, hi) -> ObjectFacts:
-    return ObjectFacts(name, 0, np.array(lo, float), np.array(hi, float))
+def box(name: str, lo, hi, visibility: Visibility = Visibility()) -> ObjectFacts:
+    return ObjectFacts(name, 0, np.array(lo, float), np.array(hi, float), visibility=visibility)
+
+
+def scene_of(*objects: ObjectFacts) -> SceneFacts:
+    frame = untrusted_frame()  # the QA layer never reads the frame; analyse() would not emit this one
+    return SceneFacts(frame, list(objects), {o.name: o.name for o in objects}, [])
 
 
 def test_answers_on_exact_inputs_match_ground_truth() -> None:
-    scores = evaluate(12, seed=500, perturbation=None)
-    assert set(scores) == set(CATEGORIES)
-    qual_ok = sum(scores[c].correct for c in QUALITATIVE)
-    qual_n = sum(scores[c].answered for c in QUALITATIVE)
-    assert qual_n > 200 and qual_ok / qual_n >= 0.97
-    for c in ("direct_distance", "horizontal_distance", "vertical_distance", "width", "height", "direction"):
-        assert scores[c].answered >= 10 and scores[c].success >= 0.9, (c, scores[c].success)
+    [(_, ev)] = evaluate(12, seed=500, definitions=("geometric",), conditions=("exact",)).items()
+    assert set(ev.all) == set(CATEGORIES)
+    for group, floor in ((QUALITATIVE, 0.97), (tuple(c for c in CATEGORIES if c not in QUALITATIVE), 0.9)):
+        asked = sum(ev.all[c].asked for c in group)
+        assert asked > 50 and sum(ev.all[c].correct for c in group) / asked >= floor, group
 
 
 def test_every_answer_parses_back_to_what_it_states() -> None:
     rng = np.random.default_rng(1)
     seen = Counter()
-    for seed in range(6):
+    for seed in range(14):
         scene = render_scene(seed)
         facts = analyse(perceive(scene, None, rng))
         for t in all_turns(facts, rng):
-            assert parse_answer(t.category, t.answer, t.object_a, t.object_b) == pytest.approx(t.said) \
-                if t.said is not None else parse_answer(t.category, t.answer, t.object_a, t.object_b) is None, t
+            assert parse_answer(t.category, t.answer, t.object_a, t.object_b) == pytest.approx(t.said), t
+            assert parse_order(t.answer, t.object_a, t.object_b) == t.order, t
             seen[t.category] += 1
     assert set(seen) == set(CATEGORIES)
 
@@ -50,12 +59,14 @@ def test_wrong_statements_do_not_parse_as_right() -> None:
     assert parse_answer("left_right", "The chair on the left is to the right of the table.",
                         "chair on the left", "table") == -1.0
     assert parse_answer("width", "About 3 feet wide.", "table", "") == pytest.approx(3 * 0.3048)
+    assert parse_answer("height", "The lamp is about 1 meter tall.", "lamp", "") == pytest.approx(1.0)
+    assert parse_order("The lamp is about 30 cm higher than the table.", "table", "lamp") == -1
 
 
 def test_both_orders_and_both_polarities_occur() -> None:
     big, small = box("big box", [0, 3, 0], [1, 4, 1]), box("small box", [2, 3, 0], [2.3, 3.3, 0.3])
     rng = np.random.default_rng(0)
-    facts = SceneFacts(gravity_frame(FrameConfig()), [big, small], {"big box": "box1", "small box": "box2"}, [])
+    facts = scene_of(big, small)
     firsts = Counter(candidates(facts, "big_small", QAConfig(), rng)[0][0].name for _ in range(200))
     assert 60 < firsts["big box"] < 140
     answers = Counter()
@@ -67,40 +78,97 @@ def test_both_orders_and_both_polarities_occur() -> None:
     assert min(answers.values()) > 20
 
 
-def test_abstains_when_too_close_to_call() -> None:
+def test_too_close_to_call_is_not_asked_and_nothing_abstains() -> None:
+    """A yes/no question always gets a yes or a no that states the relation; a pair too close to call in
+    a category is not asked in it (the old generator answered "hard to say which")."""
     a, b = box("left pot", [0, 3, 0], [0.5, 3.5, 0.5]), box("right pot", [1, 3, 0], [1.52, 3.5, 0.51])
-    rng = np.random.default_rng(0)
     for cat in ("tall_short", "above_below", "behind_front", "big_small"):
-        t = make_turn(cat, a, b, rng)
-        assert t.said is None and parse_answer(cat, t.answer, t.object_a, t.object_b) is None, t
-    assert make_turn("left_right", a, b, rng).said is not None
-
-
-def test_height_is_answered_with_height_and_width_with_width() -> None:
-    flat = box("bench", [0, 3, 0], [1.6, 3.4, 0.45])
+        assert why_not(cat, a, b, QAConfig()) == "too_close", cat
+    assert why_not("left_right", a, b, QAConfig()) is None
     rng = np.random.default_rng(0)
-    for _ in range(20):
-        assert make_turn("height", flat, None, rng).said == pytest.approx(0.45, rel=0.06)
-        assert make_turn("width", flat, None, rng).said == pytest.approx(1.6, rel=0.06)
+    for seed in range(4):
+        for t in all_turns(analyse(perceive(render_scene(seed), None, rng)), rng):
+            assert not re.search(r"too close to call|hard to say", t.answer, re.IGNORECASE), t.answer
+            if t.category in QUALITATIVE and t.question.startswith(("Is ", "Would ", "Can ")):
+                assert t.answer.startswith(("Yes", "Correct", "No", "Not quite")), t.answer
 
 
-def test_units_as_people_speak() -> None:
+def test_viewpoint_caveat_only_where_the_definition_depends_on_the_view() -> None:
+    a, b = box("red crate", [-1, 3, 0], [0, 4, 1.2]), box("blue barrel", [1, 5, 0], [1.4, 5.4, 0.4])
     rng = np.random.default_rng(0)
+    caveats = Counter()
+    for _ in range(300):
+        for cat in QUALITATIVE:
+            t = make_turn(cat, a, b, rng)
+            caveats[cat] += bool(re.search(r"viewpoint|seen from the camera", t.answer))
+    assert all(caveats[c] == 0 for c in QUALITATIVE if c not in VIEW_DEPENDENT), caveats
+    assert all(caveats[c] > 0 for c in VIEW_DEPENDENT), caveats
+
+
+def test_higher_only_of_a_raised_object_and_from_one_signed_fact() -> None:
+    floor_a, floor_b = box("tall cabinet", [0, 3, 0], [0.6, 3.5, 1.4]), box("low crate", [1, 3, 0], [1.5, 3.5, 0.4])
+    shelf = box("vase on a shelf", [2, 3, 1.0], [2.2, 3.2, 1.3])
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        t = make_turn("vertical_distance", floor_a, floor_b, rng)  # both stand on the floor
+        assert t.order == 0 and "higher" not in t.answer, t.answer
+    ordered = [make_turn("vertical_distance", floor_b, shelf, rng) for _ in range(100)]
+    ordered = [t for t in ordered if t.order]
+    assert ordered, "a raised vase gets 'how much higher' questions"
+    for t in ordered:
+        assert t.order == -1 and t.answer.startswith("The vase on a shelf")  # B (the vase) is the higher one
+        assert t.said == pytest.approx(abs(t.fact), abs=0.01)
+        assert parse_order(t.answer, t.object_a, t.object_b) == t.order
+
+
+def test_numbers_as_people_say_them() -> None:
+    rng = np.random.default_rng(0)
+    said = Counter()
+    for metres in np.linspace(0.05, 12.0, 400):
+        for _ in range(3):
+            text, value, unit = say_length(float(metres), rng, QAConfig())
+            said[text] += 1
+            unspoken = r"\.0 |(?<![\d.])1 (meters|feet|inches|centimeters)\b|\b100 (cm|centimeters)"
+            assert not re.search(unspoken, text), text
+            assert value == pytest.approx(metres, rel=0.06, abs=0.013), (metres, text)
+            assert parse_answer("width", f"About {text} wide.", "x", "") == pytest.approx(value)
+    assert "1 meter" in said and any(t.endswith("inches") for t in said) and any(t.endswith("feet") for t in said)
     small = {say_length(0.42, rng, QAConfig())[2] for _ in range(50)}
     large = {say_length(2.5, rng, QAConfig())[2] for _ in range(50)}
     assert small == {"cm", "centimeters", "inches"} and large == {"meters", "feet"}
-    text, said, unit = say_length(0.425, np.random.default_rng(3), QAConfig())
-    assert said == pytest.approx(0.425, rel=0.05) and parse_answer("width", text, "x", "") == pytest.approx(said)
 
 
-def test_clock_directions() -> None:
+def test_qualitative_categories_within_2x_of_each_other() -> None:
+    """big/small used to be asked for 138 of 1,096 pairs: now a hidden part excludes only the object
+    it could make look smaller, and the category balance holds over a shard."""
+    balance: Counter = Counter()
+    for seed in range(30):
+        facts = analyse(perceive(render_scene(seed), None, np.random.default_rng(seed)), seed=seed)
+        select_turns(facts, 4, np.random.default_rng(seed), balance)
+    counts = [balance[c] for c in QUALITATIVE]
+    assert min(counts) > 0 and max(counts) <= 2 * min(counts), balance
+
+
+def test_hidden_outline_rules() -> None:
+    hidden_right = Visibility(axes=(0.4, 0.0, 0.0))
+    whole, cut = box("crate", [0, 3, 0], [1, 4, 1]), box("post", [2, 3, 0], [2.3, 3.3, 1.5], hidden_right)
+    assert why_not("width", cut, None, QAConfig()) == "hidden"
+    assert why_not("height", cut, None, QAConfig()) is None
+    assert why_not("left_right", whole, cut, QAConfig()) is None
+    # a hidden part only hides extent: the cut post, already wider-looking, may be compared...
+    wide_cut = box("bench", [2, 3, 0], [4, 3.3, 0.5], hidden_right)
+    assert why_not("wide_thin", whole, wide_cut, QAConfig()) is None
+    # ...but not when it is the one that looks narrower
+    assert why_not("wide_thin", whole, cut, QAConfig()) == "hidden"
+
+
+def test_clock_directions_and_score_bands() -> None:
+    from spatialqa_gen.definitions import clock_hour, direction_deg
+
     a = box("a", [0, 0, 0], [0.2, 0.2, 0.2])
     for (dx, dy), hour in {(0, 2): 12, (2, 0): 3, (0, -2): 6, (-2, 0): 9, (1, 1.732): 1, (-0.2, 2): 12}.items():
         b = box("b", [dx, dy, 0], [dx + 0.2, dy + 0.2, 0.2])
         assert clock_hour(direction_deg(a, b)) == hour
-
-
-def test_score_turn_uses_benchmark_bands() -> None:
     a, b = box("a", [0, 0, 0], [1, 1, 1]), box("b", [3, 0, 0], [4, 1, 1])
     t = make_turn("direct_distance", a, b, np.random.default_rng(0))
     assert score_turn(t, a, b)[0]
@@ -117,14 +185,8 @@ def test_duplicate_classes_named_apart_or_skipped() -> None:
 
 
 def test_perturbed_inputs_stay_mostly_right() -> None:
-    scores = evaluate(6, seed=900, perturbation=Perturbation())
-    answered = sum(s.answered for s in scores.values())
-    correct = sum(s.correct for s in scores.values())
-    assert answered > 100 and correct / answered > 0.85
-
-
-def test_truth_facts_are_the_true_boxes() -> None:
-    scene = render_scene(4)
-    truth = truth_facts(scene)
-    for label, obj in enumerate(scene.objects, start=1):
-        assert np.allclose(truth[label].box_min, obj.box_min) and truth[label].box_min[2] >= -1e-9
+    [(_, ev)] = evaluate(6, seed=900, perturbation=Perturbation(), definitions=("geometric",),
+                         conditions=("perturbed",)).items()
+    asked = sum(s.asked for s in ev.all.values())
+    correct = sum(s.correct for s in ev.all.values())
+    assert asked > 30 and correct / asked > 0.9

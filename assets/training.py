@@ -25,7 +25,7 @@ from assets.catalog import describe
 from assets.lib import choices, config_from, metadata, picture, rows_table
 from assets.mixture_checks import MIXTURE_CHECKS
 from assets.resources import Workspace
-from assets.settings import PROJECT_ROOT, resolve_recipe
+from assets.settings import PROJECT_ROOT
 from trainer.config import PRESETS, TrainConfig
 from trainer.launch import LAUNCHERS
 
@@ -43,7 +43,7 @@ FinetuneConfig = config_from("FinetuneConfig", TrainConfig, exclude=_RESOLVED, o
 })
 
 
-def _mixture(context: dg.AssetExecutionContext, config: dg.Config, workspace: Workspace) -> tuple[Path, list[str]]:
+def _mixture(context: dg.AssetExecutionContext, config: dg.Config) -> tuple[Path | None, list[str]]:
     """The mixture to train on and what stands in the way: by default the latest `mixture`
     materialization's JSON, whose blocking checks must have passed on that very materialization (a
     WARN is logged, an ERROR refuses). An explicit `config.mixture` file is taken as it is."""
@@ -51,10 +51,7 @@ def _mixture(context: dg.AssetExecutionContext, config: dg.Config, workspace: Wo
         return Path(config.mixture), []
     latest = context.instance.fetch_materializations(dg.AssetKey("mixture"), limit=1).records
     if not latest or latest[0].asset_materialization is None:
-        from pipeline.recipe import load as load_recipe
-
-        path = workspace.layout().mixture_json(load_recipe(resolve_recipe(workspace.recipe, Path.cwd())).name)
-        return path, ["`mixture` has no materialization in this instance: materialize it (its checks must pass) "
+        return None, ["`mixture` has no materialization in this instance: materialize it (its checks must pass) "
                       "or name a mixture file in config.mixture"]
     record = latest[0]
     path = Path(str(record.asset_materialization.metadata["json_path"].value))
@@ -97,9 +94,9 @@ def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,  # type:
     preset = config.preset.value if config.preset else workspace.finetune_preset
     if preset not in PRESETS:
         raise _refuse([f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}"])
-    mixture, problems = _mixture(context, config, workspace)
-    if not mixture.is_file():
-        raise _refuse([*problems, f"mixture {mixture}: no such file"])
+    mixture, problems = _mixture(context, config)
+    if mixture is None or not mixture.is_file():
+        raise _refuse(problems + ([f"mixture {mixture}: no such file"] if mixture else []))
     output_dir = Path(config.output_dir or layout.checkpoints(mixture, sha256_file(mixture))).resolve()
     overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainConfig)
                  if f.name not in ("mixture", "output_dir", *_RESOLVED) and getattr(config, f.name) is not None}

@@ -82,7 +82,7 @@ def print_summary(steps: list[StepResult]) -> None:
         numbers = {}
         for r in runs:
             for k, v in r.metadata.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("dagster/"):
                     numbers[k] = numbers.get(k, 0) + v
         shown = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:.4g}" for k, v in list(numbers.items())[:6])
         failed = {c for r in runs for c in r.failed_checks}
@@ -159,14 +159,20 @@ def ui_command(args: argparse.Namespace) -> list[str]:
     """`dagster dev` on the project's workspace, with --host/--port and everything after `--` passed on."""
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     where = [*(["-h", args.host] if args.host else []), *(["-p", str(args.port)] if args.port else [])]
-    return [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *where, *rest]
+    # `dagster dev` itself warns that it is superseded by `dg dev` (a separate package): nothing to act on
+    quiet = ["-W", "ignore:Function `dev_command` is superseded:FutureWarning"]
+    return [sys.executable, *quiet, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *where, *rest]
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     open_instance(home)  # the project's dagster.yaml in place
     print(f"instance {home} (data root {settings.data_root}; settings in {settings_path(home).name})", flush=True)
-    return subprocess.call(ui_command(args), env=dict(os.environ, DAGSTER_HOME=str(home)))
+    child = subprocess.Popen(ui_command(args), env=dict(os.environ, DAGSTER_HOME=str(home)))
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached `dagster dev` too: let it stop its services, then leave
+        return child.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,10 +82,18 @@ def test_a_failed_run_ends_in_one_line_with_run_id_and_log(tmp_path, dagster_hom
 
 def test_ui_forwards_host_port_and_everything_after_the_separator(tmp_path, dagster_home, monkeypatch):
     seen = {}
-    monkeypatch.setattr(subprocess, "call", lambda command, env: seen.update(command=command, env=env) or 0)
+
+    class Child:
+        def __init__(self, command, env):
+            seen.update(command=command, env=env)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Child)
     assert main(["ui", "--host", "0.0.0.0", "--port", "3333", "--", "--log-level", "debug"]) == 0
     command = seen["command"]
-    assert command[1:4] == ["-m", "dagster", "dev"]
+    assert command[3:6] == ["-m", "dagster", "dev"]
     assert command[-6:] == ["-h", "0.0.0.0", "-p", "3333", "--log-level", "debug"]
     assert seen["env"]["DAGSTER_HOME"] == str(dagster_home)
     main(["ui"])

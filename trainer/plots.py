@@ -57,6 +57,9 @@ def loss_curve_png(curve: Sequence[Sequence[float]], width: int = 640, height: i
 
 
 def write_loss_curve(curve: Sequence[Sequence[float]], dest: Path) -> Path:
-    """The PNG written atomically to `dest` (e.g. `<output_dir>/loss_curve.png`)."""
-    write_bytes(dest, loss_curve_png(curve))
+    """The PNG written atomically to `dest` (e.g. `<output_dir>/loss_curve.png`); an identical picture
+    already there is left alone, so re-reporting a finished run rewrites nothing."""
+    data = loss_curve_png(curve)
+    if not (dest.is_file() and dest.read_bytes() == data):
+        write_bytes(dest, data)
     return dest

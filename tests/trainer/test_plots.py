@@ -18,3 +18,6 @@ def test_loss_curve_png(tmp_path):
         loss_curve_png([])
     dest = write_loss_curve([(1, 2.0), (2, 1.0)], tmp_path / "out" / "loss_curve.png")
     assert dest.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = dest.stat().st_mtime_ns
+    write_loss_curve([(1, 2.0), (2, 1.0)], dest)
+    assert dest.stat().st_mtime_ns == written  # the same curve again: nothing rewritten

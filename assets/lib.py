@@ -113,8 +113,7 @@ def table_metadata(tables: Iterable[Path]) -> dict[str, Any]:
     if not files:
         return {}
     schema = pq.read_schema(files[0])
-    columns = [dg.TableColumn(f.name, str(f.type), description=(f.metadata or {}).get(b"doc", b"").decode() or None)
-               for f in schema]
+    columns = [dg.TableColumn(f.name, str(f.type)) for f in schema]
     return {"dagster/row_count": sum(pq.read_metadata(f).num_rows for f in files),
             "dagster/column_schema": dg.TableSchema(columns=columns)}
 

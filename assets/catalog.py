@@ -25,14 +25,16 @@ def describe(area: str, kinds: set[str], **tags: str) -> dict[str, Any]:
 
 def with_code_references(assets: Sequence[dg.AssetsDefinition], repository: str) -> list:
     """Each asset's defining function as a code reference: a link into the repository at the checked-out
-    commit when `repository` (or the checkout's `origin` remote) names one, else the local file."""
+    commit when `repository` (or the checkout's `origin` remote) is a GitHub or GitLab URL, else the
+    local file (e.g. a clone of a local folder)."""
     referenced = dg.with_source_code_references(assets)
-    url = repository or _git("config", "--get", "remote.origin.url")
-    commit = _git("rev-parse", "HEAD") if url else ""
-    if not (url and commit):
+    url = _https(repository or _git("config", "--get", "remote.origin.url"))
+    platform = next((p for p in ("github", "gitlab") if p in url), None)
+    commit = _git("rev-parse", "HEAD") if url.startswith("https://") and platform else ""
+    if not commit:
         return list(referenced)
     return list(dg.link_code_references_to_git(
-        referenced, git_url=_https(url), git_branch=commit,
+        referenced, git_url=url, git_branch=commit, platform=platform,  # type: ignore[arg-type]
         file_path_mapping=dg.AnchorBasedFilePathMapping(local_file_anchor=PROJECT_ROOT,
                                                         file_anchor_path_in_repository="")))
 

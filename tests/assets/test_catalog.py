@@ -29,6 +29,16 @@ def test_every_asset_has_owner_tags_kinds_and_a_linked_code_reference() -> None:
         assert (PROJECT_ROOT / path).is_file() and int(line) > 0
 
 
+def test_a_repository_that_is_not_on_github_or_gitlab_keeps_local_references(tmp_path: Path) -> None:
+    from assets.catalog import with_code_references
+    from assets.training import finetune
+
+    for repository in (str(tmp_path), "file:///srv/git/spatialmix.git", "https://example.org/spatialmix"):
+        [asset] = with_code_references([finetune], repository)
+        [ref] = asset.specs_by_key[dg.AssetKey("finetune")].metadata["dagster/code_references"].code_references
+        assert isinstance(ref, dg.LocalFileCodeReference) and ref.file_path.endswith("assets/training.py")
+
+
 def test_describe_refuses_more_kinds_than_the_ui_shows() -> None:
     with pytest.raises(ValueError, match="at most 3 kinds"):
         describe("sources", {"a", "b", "c", "d"})

@@ -93,8 +93,7 @@ def test_images_decode_check_executes_alone_and_fails_on_a_corrupted_file(dagste
     victim = next((layout.data_root / "textvqa").rglob("*.jpg"))
     victim.write_bytes(victim.read_bytes()[:200])
     check = dg.AssetCheckKey(dg.AssetKey("textvqa_images"), "images_decode")
-    alone = dg.define_asset_job("check_alone", selection=dg.AssetSelection.checks(check),
-                                partitions_def=dg.StaticPartitionsDefinition(list(SOURCES["textvqa"].shard_keys)))
+    alone = dg.define_asset_job("check_alone", selection=dg.AssetSelection.checks(check))
     defs = dg.Definitions(assets=source_assets(), asset_checks=source_checks(), jobs=[alone],
                           resources={"workspace": workspace})
     # (as the UI's *Execute* launches it: a run of the check alone tagged with the partition; in-process

@@ -3,7 +3,9 @@ show or change the instance's settings, open the UI.
 
 Settings are resolved once here (the instance's `spatialmix.toml`, then the command's flags) and passed
 down as the graph's `workspace` resource and as run config; nothing is handed over through the
-environment except DAGSTER_HOME to the `dagster dev` child process."""
+environment except DAGSTER_HOME to the `dagster dev` child process. Arguments are checked as they are
+parsed (`assets/cli_args.py`); a failed run ends the command with one line (asset, run id, reason, log);
+runs are tagged with the command and their source."""
 import argparse
 import dataclasses
 import os
@@ -14,8 +16,10 @@ from pathlib import Path
 from evaluation.cli import add_judge_parser
 from pipeline.sources.registry import SOURCES
 
-from .runner import StepResult, materialize_keys, open_instance
-from .settings import PROJECT_ROOT, Settings, instance_home, load_settings, save_settings, settings_path
+from . import cli_args
+from .runner import ENTRY_TAG, RunFailed, StepResult, materialize_keys, open_instance
+from .settings import (PROJECT_ROOT, Settings, SettingsError, instance_home, load_settings, save_settings,
+                       settings_path)
 
 SAMPLE_SCENES = 24
 SAMPLE_RECIPE = "recipes/sample.toml"
@@ -69,8 +73,6 @@ def _source_keys(defs, sources: list[str]) -> list:
     graph = defs.resolve_asset_graph()
     chosen: set = set()
     for source in sources:
-        if source not in SOURCES:
-            raise SystemExit(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
         chosen |= {k for k in graph.get_all_asset_keys() if k.path[-1].startswith(f"{source}_")
                    and k.path[-1].removeprefix(f"{source}_") in ("download", "images", "conversations")}
     added = True
@@ -91,7 +93,7 @@ def print_summary(steps: list[StepResult]) -> None:
         numbers = {}
         for r in runs:
             for k, v in r.metadata.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("dagster/"):
                     numbers[k] = numbers.get(k, 0) + v
         shown = ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v:.4g}" for k, v in list(numbers.items())[:6])
         failed = {c for r in runs for c in r.failed_checks}
@@ -104,7 +106,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     defs = build_definitions(settings)
     config = _run_config(settings, mirror=args.mirror, workers=args.workers)
-    steps = materialize_keys(defs, open_instance(home), _source_keys(defs, args.sources), config)
+    steps = materialize_keys(defs, open_instance(home), _source_keys(defs, args.sources), config,
+                             tags={ENTRY_TAG: "spatialmix ingest"})
     print_summary(steps)
     print(f"\nruns recorded in the instance {home} (see them with `spatialmix ui`)")
     return 1 if any(s.failed_checks for s in steps) else 0
@@ -131,7 +134,8 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
     defs = build_definitions(settings)
     with MirrorServer(root) as server:
         keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[-1] not in args.skip]
-        steps = materialize_keys(defs, open_instance(home), keys, _run_config(settings, mirror=server.url))
+        steps = materialize_keys(defs, open_instance(home), keys, _run_config(settings, mirror=server.url),
+                                 tags={ENTRY_TAG: "spatialmix run-sample"})
     print_summary(steps)
     print(f"\ndata root:  {settings.data_root}\nmirror:     {root} (served at {server.url} during this run)")
     print(f"instance:   {home} (settings in {settings_path(home).name}): open the UI with `make ui`")
@@ -141,14 +145,7 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
 def cmd_settings(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     if args.set:
-        values = {}
-        for item in args.set:
-            key, _, value = item.partition("=")
-            if key not in {f.name for f in dataclasses.fields(Settings)} - {"sources"}:
-                raise SystemExit(f"unknown setting {key!r}")
-            kind = type(getattr(Settings(), key))
-            values[key] = kind(value) if kind is not str else value
-        settings = dataclasses.replace(settings, **values).with_paths_resolved(Path.cwd())
+        settings = dataclasses.replace(settings, **dict(args.set)).with_paths_resolved(Path.cwd())
         save_settings(home, settings)
     from pipeline.verify import redact
 
@@ -181,12 +178,24 @@ def cmd_mixture(args: argparse.Namespace) -> int:
     return diff_main(args.rest)
 
 
+def ui_command(args: argparse.Namespace) -> list[str]:
+    """`dagster dev` on the project's workspace, with --host/--port and everything after `--` passed on."""
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    where = [*(["-h", args.host] if args.host else []), *(["-p", str(args.port)] if args.port else [])]
+    # `dagster dev` itself warns that it is superseded by `dg dev` (a separate package): nothing to act on
+    quiet = ["-W", "ignore:Function `dev_command` is superseded:FutureWarning"]
+    return [sys.executable, *quiet, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *where, *rest]
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     open_instance(home)  # the project's dagster.yaml in place
-    env = dict(os.environ, DAGSTER_HOME=str(home))
-    workspace = str(PROJECT_ROOT / "workspace.yaml")
-    return subprocess.call([sys.executable, "-m", "dagster", "dev", "-w", workspace, *args.rest], env=env)
+    print(f"instance {home} (data root {settings.data_root}; settings in {settings_path(home).name})", flush=True)
+    child = subprocess.Popen(ui_command(args), env=dict(os.environ, DAGSTER_HOME=str(home)))
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached `dagster dev` too: let it stop its services, then leave
+        return child.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_sample_mirror)
 
     p = sub.add_parser("serve-mirror", help="serve a mirror folder over loopback HTTP")
-    p.add_argument("dir")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("dir", type=cli_args.existing_dir)
+    p.add_argument("--port", type=cli_args.port, default=8765, help="0: any free port")
     p.set_defaults(func=cmd_serve_mirror)
 
     p = sub.add_parser("mixture", help="work with built mixtures: `mixture diff A B` compares two "
@@ -210,33 +219,42 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("ingest", help="materialize the assets of one or more sources (all shards)",
                        epilog=f"sources: {', '.join(SOURCES)}")
-    p.add_argument("sources", nargs="+")
-    p.add_argument("--mirror", help="mirror root (folder, file:// or http:// URL); default: the instance's settings")
+    p.add_argument("sources", nargs="+", type=cli_args.source_name, metavar="SOURCE")
+    p.add_argument("--mirror", type=cli_args.mirror,
+                   help="mirror root (folder, file:// or http(s):// URL); default: the instance's settings")
     p.add_argument("--data-root", help="LLaVA data root (default ./playground/data)")
-    p.add_argument("--workers", type=int, default=0, help="image worker processes (default: settings, else all cores)")
+    p.add_argument("--workers", type=cli_args.workers, default=0,
+                   help="image worker processes (default: settings, else all cores)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("run-sample", help="the main job on the embedded sample (no network)")
     p.add_argument("--mirror-dir", default="playground/sample_mirror")
     p.add_argument("--data-root", help="LLaVA data root (default ./playground/data)")
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--workers", type=cli_args.workers, default=0)
     p.add_argument("--skip", nargs="*", default=[], help="asset names not to materialize")
     p.set_defaults(func=cmd_run_sample)
 
     p = sub.add_parser("settings", help="show the instance's settings, or change them with --set key=value")
     p.add_argument("--data-root", help="the data root whose instance to use (default ./playground/data)")
-    p.add_argument("--set", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", type=cli_args.setting)
     p.set_defaults(func=cmd_settings)
 
     add_judge_parser(sub)
 
-    p = sub.add_parser("ui", help="open `dagster dev` on the instance of the data root")
+    p = sub.add_parser("ui", help="open `dagster dev` on the instance of the data root",
+                       epilog="anything after `--` is passed to `dagster dev`")
     p.add_argument("--data-root", help="the data root whose instance to open (default ./playground/data)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.add_argument("--host", help="address the UI listens on (dagster's default: 127.0.0.1)")
+    p.add_argument("--port", type=cli_args.port, help="port of the UI (dagster's default: 3000)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_ui)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (RunFailed, SettingsError) as err:
+        print(f"spatialmix: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

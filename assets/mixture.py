@@ -1,16 +1,20 @@
 """The `mixture` asset: merge every conversation table into the training mixture named by a recipe.
 
 Thin by design: resolve the recipe and paths, call `pipeline.mixture.build`, turn its manifest into
-metadata and check results. The engine skips the work when inputs and recipe are unchanged. It depends
-on every asset that writes a conversation table (derived from the source registry), on `spatialqa`
-and on `cauldron_overlap`, whose table it reads."""
-
+metadata. The engine skips the work when inputs and recipe are unchanged (and the data version, its
+step fingerprint, stays the same). It depends on every asset that writes a conversation table (derived
+from the source registry), on `spatialqa` and on `cauldron_overlap`, whose table it reads. Its checks
+are separate and blocking (`assets/mixture_checks.py`): `finetune` does not start on a mixture that
+failed them."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from assets import versions
+from assets.catalog import describe
+from assets.lib import metadata, rows_table, table_metadata
 from assets.resources import Workspace
 from assets.settings import resolve_recipe
 from assets.sources import output_asset
@@ -20,14 +24,9 @@ if TYPE_CHECKING:
     from pipeline.mixture import MixtureReport
 
 
-
 def conversation_assets() -> list[str]:
     """What the mixture reads: every asset that writes a conversation table, and the overlap table."""
     return [output_asset(s) for s in SOURCES.values() if s.tables] + ["spatialqa", "cauldron_overlap"]
-
-COUNTS_CHECK = "counts_within_tolerance"
-IMAGES_CHECK = "image_paths_exist"
-JSON_CHECK = "json_rereads_to_record_count"
 
 
 class MixtureConfig(dg.Config):
@@ -40,16 +39,13 @@ class MixtureConfig(dg.Config):
     """Rebuild even when the inputs and the recipe are unchanged."""
 
 
-def per_source_markdown(manifest: dict[str, Any]) -> str:
-    rows = ["| component | read | rejected | duplicates | overlap | sampled out | records | expected | ok |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for c in manifest["components"]:
-        ok = {True: "yes", False: "**no**", None: "n/a"}[c["within_tolerance"]]
-        expected = "" if c["expected"] is None else f"{c['expected']:,} ± {c['tolerance']:.0%}"
-        overlap = f"{c['overlap']:,}" + (" dropped" if c["overlap_dropped"] else "")
-        rows.append(f"| {c['name']} | {c['read']:,} | {c['rejected']:,} | {c['duplicates']:,} | {overlap} | "
-                    f"{c['sampled_out']:,} | {c['records']:,} | {expected} | {ok} |")
-    return "\n".join(rows)
+def per_component(manifest: dict[str, Any]) -> dg.TableMetadataValue:
+    rows = [{"component": c["name"], "read": c["read"], "rejected": c["rejected"], "duplicates": c["duplicates"],
+             "overlap": c["overlap"], "overlap_dropped": bool(c["overlap_dropped"]), "sampled_out": c["sampled_out"],
+             "records": c["records"], "expected": c["expected"], "tolerance": float(c["tolerance"] or 0.0),
+             "within_tolerance": {True: "yes", False: "no", None: "n/a"}[c["within_tolerance"]]}
+            for c in manifest["components"]]
+    return rows_table(rows)
 
 
 def preview_markdown(report: "MixtureReport", n: int = 3) -> str:
@@ -63,53 +59,12 @@ def preview_markdown(report: "MixtureReport", n: int = 3) -> str:
     return "\n\n---\n\n".join(blocks)
 
 
-def check_results(report: "MixtureReport", data_root: Path) -> list[dg.AssetCheckResult]:
-    import polars as pl
-
-    from pipeline.mixture import count_json_records, images_exist
-
-    m = report.manifest
-    off = [c for c in m["components"] if c["within_tolerance"] is False]
-    unchecked = [c["name"] for c in m["components"] if c["within_tolerance"] is None]
-    counts = dg.AssetCheckResult(
-        check_name=COUNTS_CHECK, passed=not off,
-        metadata={"outside_tolerance": dg.MetadataValue.json(
-                      {c["name"]: {"records": c["records"], "expected": c["expected"], "tolerance": c["tolerance"]}
-                       for c in off}),
-                  "no_expectation": dg.MetadataValue.json(unchecked)})
-
-    images = pl.read_parquet(report.parquet_path, columns=["image"])["image"]
-    with_image = images.drop_nulls()
-    missing = with_image.filter(~images_exist(with_image, data_root))
-    exist = dg.AssetCheckResult(
-        check_name=IMAGES_CHECK, passed=missing.len() == 0,
-        metadata={"images": with_image.len(), "missing": missing.len(),
-                  "first_missing": dg.MetadataValue.json(missing.head(10).to_list())})
-
-    try:
-        reread: int | str = count_json_records(report.json_path)
-    except ValueError as e:
-        reread = str(e)
-    rereads = dg.AssetCheckResult(
-        check_name=JSON_CHECK, passed=reread == m["records"],
-        metadata={"manifest_records": m["records"], "json_records": dg.MetadataValue.text(str(reread))})
-    return [counts, exist, rereads]
-
-
 def mixture_asset() -> dg.AssetsDefinition:
     """Built when the definitions are, so its dependencies follow the source registry."""
     @dg.asset(
         group_name="mixture",
         deps=conversation_assets(),
-        kinds={"polars", "parquet", "json"},
-        check_specs=[
-            dg.AssetCheckSpec(COUNTS_CHECK, asset="mixture",
-                              description="Records per component within the recipe's tolerance of its expectation"),
-            dg.AssetCheckSpec(IMAGES_CHECK, asset="mixture",
-                              description="Every image path of the mixture exists under the data root"),
-            dg.AssetCheckSpec(JSON_CHECK, asset="mixture",
-                              description="The LLaVA JSON re-reads to the manifest's record count"),
-        ],
+        **describe("mixture", {"polars", "parquet", "json"}),
     )
     def mixture(context: dg.AssetExecutionContext, config: MixtureConfig, workspace: Workspace) -> dg.MaterializeResult:
         """The LLaVA-format training mixture (JSON + Parquet with provenance + rejections + manifest)."""
@@ -126,28 +81,17 @@ def mixture_asset() -> dg.AssetsDefinition:
         report = build(recipe, layout, Path(config.out_dir) if config.out_dir else None, force=config.force,
                        log=context.log.info)
         m = report.manifest
-        return dg.MaterializeResult(
-            metadata={
-                "records": m["records"],
-                "reused": report.skipped,
-                "recipe": dg.MetadataValue.path(str(path)),
-                "per_source": dg.MetadataValue.md(per_source_markdown(m)),
-                "rejections": dg.MetadataValue.json(m["rejections"]),
-                "duplicates": dg.MetadataValue.json(m["duplicates"]),
-                "overlap": dg.MetadataValue.json(m["overlap"]),
-                "ids": dg.MetadataValue.json(m["ids"]),
-                "json_path": dg.MetadataValue.path(str(report.json_path)),
-                "parquet_path": dg.MetadataValue.path(str(report.parquet_path)),
-                "rejections_path": dg.MetadataValue.path(str(report.rejections_path)),
-                "manifest_path": dg.MetadataValue.path(str(report.manifest_path)),
-                "content_hash": m["content_hash"],
-                "preview": dg.MetadataValue.md(preview_markdown(report)),
-            },
-            check_results=check_results(report, layout.data_root),
-        )
+        out = metadata({
+            "records": m["records"], "reused": report.skipped, "recipe": path,
+            "rejections": m["rejections"], "duplicates": m["duplicates"], "overlap": m["overlap"], "ids": m["ids"],
+            "json_path": report.json_path, "parquet_path": report.parquet_path,
+            "rejections_path": report.rejections_path, "manifest_path": report.manifest_path,
+            "content_hash": m["content_hash"],
+        }) | table_metadata([report.parquet_path])
+        out["per_component"] = per_component(m)
+        out["preview"] = dg.MetadataValue.md(preview_markdown(report))
+        return dg.MaterializeResult(metadata=out, data_version=versions.of_markers([report.manifest_path]))
 
-
-    defs = dg.Definitions(assets=[mixture])
     return mixture
 
 

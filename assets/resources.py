@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 
 from pipeline.layout import Layout
 from pipeline.sources.base import IngestContext
@@ -34,6 +34,14 @@ class Workspace(ConfigurableResource):
                    mirror=settings.mirror, workers=settings.workers, scene_pool=settings.scene_pool,
                    recipe=settings.recipe, finetune_preset=settings.finetune_preset, launcher=settings.launcher,
                    source_options=json.dumps(settings.sources, sort_keys=True))
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Tag the run with its data root, whatever launched it (UI, backfill, sensor, CLI), so the runs
+        of one root can be told apart and filtered."""
+        from .catalog import DATA_ROOT_TAG
+
+        if context.instance is not None and context.run is not None:
+            context.instance.add_run_tags(context.run.run_id, {DATA_ROOT_TAG: str(self.layout().data_root)})
 
     def layout(self) -> Layout:
         return Layout.at(self.data_root, self.tables_root or None, self.cache_root or None)

@@ -1,7 +1,14 @@
 """Materialize assets in the project's Dagster instance, the way the CLI and the main job do it:
 one run per asset (and per shard for partitioned assets), in dependency order, each recorded in the
-instance folder so it shows in `dagster dev`."""
+instance folder so it shows in `dagster dev`, tagged with where it came from.
+
+On a terminal only the assets' own progress lines are printed (Dagster's step events stay in the
+instance); a failed run stops the sequence with `RunFailed`, one line naming the asset, the run id,
+the reason and the run's full log written under `<instance>/logs/`."""
+import logging
 import shutil
+import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -10,6 +17,8 @@ import dagster as dg
 from dagster._core.instance.ref import InstanceRef  # the documented way to open an instance by folder
 
 from .settings import PROJECT_ROOT
+
+ENTRY_TAG, SOURCE_TAG, BATCH_TAG = "spatialmix/entry", "spatialmix/source", "spatialmix/batch"
 
 
 def open_instance(home: Path) -> dg.DagsterInstance:
@@ -30,8 +39,31 @@ class StepResult:
     failed_checks: list[str] = field(default_factory=list)
 
 
-# Progress lines are INFO; Dagster's own step events are DEBUG and would bury them on a terminal.
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+class RunFailed(Exception):
+    """A run failed; the message is one line: what, which run, why, and where its log is."""
+
+    def __init__(self, label: str, run_id: str, reason: str, log: Path) -> None:
+        super().__init__(f"{label} failed in run {run_id}: {reason} (log: {log})")
+        self.run_id, self.log = run_id, log
+
+
+class _Progress(logging.Formatter):
+    """The message as the asset logged it (Dagster's records carry it under `dagster_meta`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "  " + getattr(record, "dagster_meta", {}).get("orig_message", record.getMessage())
+
+
+@dg.logger(description="The assets' own progress lines on the terminal, without Dagster's step events")
+def progress_logger(_init_context: dg.InitLoggerContext) -> logging.Logger:
+    log = logging.getLogger(f"spatialmix.progress.{uuid.uuid4().hex[:8]}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(lambda record: getattr(record, "dagster_meta", {}).get("dagster_event") is None)
+    handler.setFormatter(_Progress())
+    log.addHandler(handler)
+    return log
 
 
 def _plain(value: object) -> object:
@@ -41,29 +73,65 @@ def _plain(value: object) -> object:
 def materialize_keys(defs: dg.Definitions, instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey],
                      run_config: dict, log: Callable[[str], None] = print, tags: dict[str, str] | None = None,
                      asset_config: dict[str, dict] | None = None) -> list[StepResult]:
-    """Run `keys` (topologically ordered here) one run per asset partition; stop at the first failure.
-    `asset_config` gives an asset's own config (by asset name), added to the runs of that asset only."""
+    """Run `keys` (topologically ordered here) one run per asset partition; stop at the first failure
+    (`RunFailed`). `asset_config` gives an asset's own config (by asset name), added to the runs of that
+    asset only. Every run is tagged with `tags`, a batch id shared by this call, and its asset's source."""
     graph = defs.resolve_asset_graph()
     wanted = set(keys)
     order = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level) if k in wanted]
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = defs.resolve_implicit_global_asset_job_def().with_logger_defs({"progress": progress_logger})
+    batch = {BATCH_TAG: uuid.uuid4().hex[:12], **(tags or {})}
     results = []
     for key in order:
-        pdef = graph.get(key).partitions_def
-        for partition in (pdef.get_partition_keys() if pdef else [None]):
+        node = graph.get(key)
+        run_tags = batch | ({SOURCE_TAG: node.tags["source"]} if "source" in node.tags else {})
+        for partition in (node.partitions_def.get_partition_keys() if node.partitions_def else [None]):
             label = key.to_user_string() + (f"[{partition}]" if partition else "")
             log(f"materializing {label}")
             own = (asset_config or {}).get(key.path[-1])
-            config = run_config | QUIET | ({"ops": {key.path[-1]: {"config": own}}} if own else {})
+            config = run_config | {"loggers": {"progress": {}}} | ({"ops": {key.path[-1]: {"config": own}}} if own else {})
             res = job.execute_in_process(run_config=config, instance=instance, partition_key=partition,
-                                         asset_selection=[key], tags=tags or {}, raise_on_error=True)
+                                         asset_selection=[key], tags=run_tags, raise_on_error=False)
+            if not res.success:
+                raise RunFailed(label, res.run_id, _reason(res), write_run_log(instance, res.run_id))
             step = StepResult(key.to_user_string(), partition, res.run_id)
             for event in res.get_asset_materialization_events():
                 step.metadata = {k: _plain(v) for k, v in event.materialization.metadata.items()}
-            for evaluation in res.get_asset_check_evaluations():
-                if not evaluation.passed:
-                    step.failed_checks.append(evaluation.check_name)
+            step.failed_checks = [e.check_name for e in res.get_asset_check_evaluations() if not e.passed]
             if step.failed_checks:
                 log(f"  check failed: {', '.join(step.failed_checks)}")
             results.append(step)
     return results
+
+
+def _reason(res: dg.ExecuteInProcessResult) -> str:
+    """The first failed step's reason in one line: a Failure's description, else the root exception."""
+    for event in res.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return " ".join(data.user_failure_data.description.split())
+            error = data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            if error is not None:
+                return " ".join((error.message or error.cls_name or "error").split())
+    return "the run failed (see its log)"
+
+
+def write_run_log(instance: dg.DagsterInstance, run_id: str) -> Path:
+    """Every event of the run as text (with error stacks), at `<instance>/logs/<run_id>.log`."""
+    dest = Path(instance.root_directory) / "logs" / f"{run_id}.log"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for entry in instance.all_logs(run_id):
+        kind = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
+        lines.append(f"{entry.timestamp:.3f} {logging.getLevelName(entry.level)} {entry.step_key or '-'} {kind} "
+                     f"{entry.user_message}")
+        error = getattr(entry.dagster_event.event_specific_data, "error", None) if entry.dagster_event else None
+        if error is not None:
+            lines.append(error.to_string())
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(dest)
+    return dest

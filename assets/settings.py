@@ -36,6 +36,7 @@ class Settings:
     spatialqa_shards: int = 8
     finetune_preset: str = "llava-1.5-7b"   # or "tiny" (random small Llava on CPU)
     launcher: str = "deepspeed"             # "deepspeed" or "python"
+    repository: str = ""                    # code repository URL for the UI's code links; "" = git's origin remote
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-source options, e.g. ocr_vqa.dataset_json
 
     def with_paths_resolved(self, base: Path) -> "Settings":

@@ -3,23 +3,28 @@
 Per source: `<name>_download` (upstream files into the cache) and `<name>_images` (image-only
 sources, partitioned by shard so a backfill runs shards as separate runs) or `<name>_conversations`
 (sources that carry text: images and conversation tables; ingested whole, resuming file by file).
-Checks follow from what the source writes: images decode, manifests cover the upstream listing,
-records pass the contract, every upstream row is accounted for. Plus `coco_annotations` (the regions
-spatial QA starts from) and `cauldron_overlap` (what the flagged sources repeat of the 665K)."""
+Checks that compare a run with its own report (manifest rows vs the upstream listing, rows accounted
+for) run inside the asset; checks that re-read the files are separate (`assets/source_checks.py`).
+Plus `coco_annotations` (the regions spatial QA starts from) and `cauldron_overlap` (what the flagged
+sources repeat of the 665K). Every output reports its files as paths, its table's row count and
+columns, a contact sheet of its images, and a data version from its steps' fingerprints."""
 
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 
 import dagster as dg
 
+from pipeline.layout import Layout
 from pipeline.sources.base import IngestReport, Source, SourceError
 from pipeline.sources.registry import SOURCES, overlap_sources
 
-from .lib import (images_decode_result, images_decode_spec, merge_counts, metadata, preview_table,
-                  records_valid_result, records_valid_spec)
+from . import versions
+from .catalog import describe
+from .lib import metadata, picture, rows_table, table_metadata
 from .resources import Workspace
 
 GROUPS = {"images": "image_sources", "hub": "hub_sources", "annotations": "annotation_sources"}
+DOWNLOAD_KINDS = {"images": {"python", "http"}, "hub": {"python", "huggingface"}, "annotations": {"python", "http"}}
 OVERLAP_REFERENCE = "llava_665k"
 
 
@@ -44,86 +49,86 @@ def upstream_failures() -> Iterator[None]:
         raise dg.Failure(description=str(err)) from None
 
 
+def partitions(source: Source) -> dg.StaticPartitionsDefinition | None:
+    """One partition per shard (sharded sources), shared by the asset and its checks."""
+    return dg.StaticPartitionsDefinition(list(source.shard_keys)) if source.shard_keys else None
+
+
 def _download_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(name=f"{source.name}_download", group_name=GROUPS[source.family],
-              description=f"Fetch {source.name}'s upstream files into the cache (resumable, verified): {source.upstream}.")
+              description=f"Fetch {source.name}'s upstream files into the cache (resumable, verified): {source.upstream}.",
+              **describe("sources", DOWNLOAD_KINDS[source.family], source=source.name, family=source.family))
     def download(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
         with upstream_failures():
             report = source.download(workspace.ingest_context(context.log.info))
-        return dg.MaterializeResult(metadata={
-            "files": dg.MetadataValue.md("\n".join(f"- `{f.path}`" for f in report.files)),
-            "bytes": report.bytes, "fetched_now": report.fetched_now, **metadata(report.details)})
+        files = [f.path for f in report.files]
+        return dg.MaterializeResult(
+            metadata=metadata({"bytes": report.bytes, "fetched_now": report.fetched_now, "file": files,
+                               **report.details}),
+            data_version=versions.of_files(files))
     return download
 
 
-def _checks(source: Source, name: str) -> list[dg.AssetCheckSpec]:
+def _report_specs(source: Source, name: str) -> list[dg.AssetCheckSpec]:
+    """Checks of a run against its own report (the separate ones re-read files: source_checks.py)."""
     specs = []
-    if writes_images(source):
-        specs.append(images_decode_spec(name))
     if source.shard_keys:
-        specs.append(dg.AssetCheckSpec("manifest_covers_upstream", asset=name,
+        specs.append(dg.AssetCheckSpec("manifest_covers_upstream", asset=name, partitions_def=partitions(source),
                                        description="one manifest row per upstream image of the shard"))
     if source.tables:
-        specs += [records_valid_spec(name),
-                  dg.AssetCheckSpec("rows_accounted", asset=name,
-                                    description="every upstream row became a record or a rejection with a reason")]
+        specs.append(dg.AssetCheckSpec("rows_accounted", asset=name,
+                                       description="every upstream row became a record or a rejection with a reason"))
     return specs
 
 
-def _check_results(source: Source, report: IngestReport, workspace: Workspace) -> list[dg.AssetCheckResult]:
-    from pipeline.checks import check_conversations, check_manifest_images
-
-    layout = workspace.layout()
+def _report_results(source: Source, report: IngestReport) -> list[dg.AssetCheckResult]:
     results = []
-    if writes_images(source):
-        checked, problems = 0, []
-        for manifest in report.manifests:
-            n, bad = check_manifest_images(layout.data_root, manifest, workspace.worker_count())
-            checked += n
-            problems += bad
-        results.append(images_decode_result(checked, problems))
     if source.shard_keys:
         results.append(dg.AssetCheckResult(
             check_name="manifest_covers_upstream", passed=report.images == report.expected_images,
             metadata={"manifest_rows": report.images, "upstream_images": report.expected_images or 0}))
     if source.tables:
-        rows, violations = 0, []
-        for table in report.tables.values():
-            n, bad = check_conversations(layout, table)
-            rows += n
-            violations.append(bad)
-        results.append(records_valid_result(rows, report.records, merge_counts(violations)))
         unaccounted = (report.rows_read or 0) - report.records - sum(report.rejections.values())
-        results.append(dg.AssetCheckResult(check_name="rows_accounted", passed=unaccounted == 0,
-                                           metadata={"unaccounted_rows": unaccounted}))
+        results.append(dg.AssetCheckResult(
+            check_name="rows_accounted", passed=unaccounted == 0,
+            metadata={"rows_read": report.rows_read or 0, "records": report.records,
+                      "rejected": sum(report.rejections.values()), "unaccounted_rows": unaccounted}))
     return results
 
 
-def _report_metadata(report: IngestReport) -> dict:
+def _report_metadata(report: IngestReport, layout: Layout) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
+    from pipeline.preview import contact_sheet, manifest_tiles, record_tiles
+
     images = bool(report.manifests)
+    tables = list(report.tables.values())
     values = {"images": report.images if images else None,
               "copied": report.actions["copied"] if images else None,
               "reencoded": report.actions["reencoded"] if images else None,
               "quarantined": report.actions["quarantined"] if images else None,
               "quarantine_reasons": dict(report.quarantine_reasons) if images else None,
               "bytes_written": report.bytes_written if images else None,
-              "rows_read": report.rows_read, "records_written": report.records if report.tables else None,
-              "rejected": sum(report.rejections.values()) if report.tables else None,
-              "rejections": dict(report.rejections) if report.tables else None,
-              "reused": report.reused, **report.details}
-    out = metadata(values)
-    if report.tables:
-        rows = pq.read_table(next(iter(report.tables.values()))).slice(0, 3).to_pylist()
-        out["tables"] = dg.MetadataValue.md("\n".join(f"- `{p}`" for p in report.tables.values()))
-        out["preview"] = preview_table(
-            [{"id": r["id"], "image": r["image"], "turns": len(r["conversations"]),
-              "first_turn": r["conversations"][0]["value"]} for r in rows], ["id", "image", "turns", "first_turn"])
-    elif images:
-        out["manifests"] = dg.MetadataValue.md("\n".join(f"- `{m}`" for m in report.manifests))
-        out["preview"] = preview_table(pq.read_table(report.manifests[0]).slice(0, 5).to_pylist(),
-                                       ["path", "original_format", "action", "reason"])
+              "rows_read": report.rows_read, "records_written": report.records if tables else None,
+              "rejected": sum(report.rejections.values()) if tables else None,
+              "rejections": dict(report.rejections) if tables else None,
+              "reused": report.reused, **report.details,
+              "manifest": report.manifests or None, "table": dict(report.tables) or None}
+    out = metadata(values) | table_metadata(tables or report.manifests)
+    if tables:
+        rows = pq.read_table(tables[0]).slice(0, 3).to_pylist()
+        out["sample_records"] = rows_table([{"id": r["id"], "image": r["image"], "turns": len(r["conversations"]),
+                                             "first_turn": r["conversations"][0]["value"]} for r in rows])
+        # the records' pictures, then what this source refused (placeholders naming the reason)
+        tiles = record_tiles(tables[0], layout.data_root, limit=6)
+        tiles += [t for t in manifest_tiles(report.manifests, layout.data_root, 2, 2) if t.image is None]
+    else:
+        if images:
+            out["sample_rows"] = rows_table(pq.read_table(report.manifests[0]).slice(0, 5).to_pylist(),
+                                            ["path", "original", "original_format", "action", "reason"])
+        tiles = manifest_tiles(report.manifests, layout.data_root)
+    if tiles:
+        out["contact_sheet"] = picture(contact_sheet(tiles), "image/jpeg", "sample images")
     return out
 
 
@@ -134,10 +139,12 @@ def _output_asset(source: Source) -> dg.AssetsDefinition:
 
     @dg.asset(name=name, group_name=GROUPS[source.family],
               deps=[f"{source.name}_download", *(output_asset(SOURCES[n]) for n in source.needs)],
-              partitions_def=dg.StaticPartitionsDefinition(list(source.shard_keys)) if partitioned else None,
+              partitions_def=partitions(source),
               backfill_policy=dg.BackfillPolicy.multi_run(1) if partitioned else None,
-              check_specs=_checks(source, name),
-              description=f"Normalize {source.name}: {what}" + (", one shard per partition." if partitioned else "."))
+              check_specs=_report_specs(source, name),
+              description=f"Normalize {source.name}: {what}" + (", one shard per partition." if partitioned else "."),
+              **describe("sources", {"python", "parquet", "jpeg"} if writes_images(source) else {"python", "parquet"},
+                         source=source.name, family=source.family))
     def output(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
         ctx = workspace.ingest_context(context.log.info)
         with upstream_failures():
@@ -147,19 +154,22 @@ def _output_asset(source: Source) -> dg.AssetsDefinition:
                     report.add(source.ingest(ctx, key))
             else:
                 report = source.ingest(ctx)
-        return dg.MaterializeResult(metadata=_report_metadata(report),
-                                    check_results=_check_results(source, report, workspace))
+        return dg.MaterializeResult(metadata=_report_metadata(report, workspace.layout()),
+                                    check_results=_report_results(source, report),
+                                    data_version=versions.of_outputs([*report.manifests, *report.tables.values()]))
     return output
 
 
 @dg.asset(name="coco_annotations", group_name="spatialqa", deps=["coco_download"],
-          description="COCO instances_train2017 boxes as a Parquet table (regions for spatial QA).")
+          description="COCO instances_train2017 boxes as a Parquet table (regions for spatial QA).",
+          **describe("spatialqa", {"python", "parquet"}, source="coco"))
 def coco_annotations_table(workspace: Workspace) -> dg.MaterializeResult:
     from pipeline.sources import coco_annotations
 
     counts = coco_annotations.build_instances(workspace.layout())
-    return dg.MaterializeResult(metadata=metadata({**counts,
-                                                   "table": coco_annotations.instances_path(workspace.layout())}))
+    table = coco_annotations.instances_path(workspace.layout())
+    return dg.MaterializeResult(metadata=metadata({**counts, "table": table}) | table_metadata([table]),
+                                data_version=versions.of_outputs([table]))
 
 
 def _overlap_asset() -> dg.AssetsDefinition:
@@ -168,20 +178,21 @@ def _overlap_asset() -> dg.AssetsDefinition:
     @dg.asset(name="cauldron_overlap", group_name="mixture",
               deps=[output_asset(SOURCES[s]) for s in (*sources, OVERLAP_REFERENCE)],
               description="Records of the sources flagged as repeating the 665K (the cauldron's VQAv2/TextCaps) "
-                          "whose image (sha256) and first question also appear in it; the mixture reads this table.")
+                          "whose image (sha256) and first question also appear in it; the mixture reads this table.",
+              **describe("mixture", {"polars", "parquet"}))
     def cauldron_overlap_asset(workspace: Workspace) -> dg.MaterializeResult:
         from pipeline.overlap import cauldron_overlap
 
         report = cauldron_overlap(workspace.layout(), sources, OVERLAP_REFERENCE)
-        lines = ["| source | records | same image | same image + question | same question (any image) |",
-                 "|---|---|---|---|---|"]
-        lines += [f"| {s} | {o.records:,} | {o.same_image:,} | {o.same_image_and_question:,} | "
-                  f"{o.same_question_any_image:,} |" for s, o in report.by_source.items()]
+        by_source = [{"source": s, "records": o.records, "same_image": o.same_image,
+                      "same_image_and_question": o.same_image_and_question,
+                      "same_question_any_image": o.same_question_any_image} for s, o in report.by_source.items()]
         values = {"table": report.table, "records_665k": report.records_665k, "reused": report.reused,
-                  "overlap": dg.MetadataValue.md("\n".join(lines))}
+                  "overlap": by_source}
         for s, o in report.by_source.items():
             values |= {f"{s}_same_image": o.same_image, f"{s}_same_image_and_question": o.same_image_and_question}
-        return dg.MaterializeResult(metadata=metadata(values))
+        return dg.MaterializeResult(metadata=metadata(values) | table_metadata([report.table]),
+                                    data_version=versions.of_outputs([report.table]))
     return cauldron_overlap_asset
 
 

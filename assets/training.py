@@ -3,6 +3,11 @@ Pipes. Rank 0 streams progress and the final metrics back; a failed run fails th
 tail of its log. Training only starts on purpose: materialize `finetune`, run the `train` job, or
 turn on the opt-in sensor that follows new `mixture` materializations.
 
+Before anything is launched, everything knowable is checked and a launch bound to fail is refused in
+seconds with every reason at once: the mixture's checks (blocking, `assets/mixture_checks.py`) passed
+on the mixture it would train on, the starting weights are on this machine, the GPU count fits the
+launcher, the batch divides (`trainer.preflight`).
+
 The asset's config is derived from the trainer's own `TrainConfig`: every training field can be
 overridden for one run (empty = the preset's value), so the two never drift apart."""
 
@@ -10,57 +15,103 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 from dagster._core.errors import DagsterPipesExecutionError  # not re-exported at top level in 1.13
 
-from assets.lib import config_from
+from assets import versions
+from assets.catalog import describe
+from assets.lib import choices, config_from, metadata, picture, rows_table
+from assets.mixture_checks import MIXTURE_CHECKS
 from assets.resources import Workspace
-from assets.settings import PROJECT_ROOT, resolve_recipe
-from trainer.config import TrainConfig
+from assets.settings import PROJECT_ROOT
+from trainer.config import PRESETS, TrainConfig
+from trainer.launch import LAUNCHERS
 
 # The data root is the image folder; `mixture` and `output_dir` default to the layout's paths.
 _RESOLVED = {"image_folder"}
+Preset = choices("Preset", PRESETS)
+Launcher = choices("Launcher", LAUNCHERS)
 
 FinetuneConfig = config_from("FinetuneConfig", TrainConfig, exclude=_RESOLVED, optional=True, extra={
-    "preset": (str, "", "'llava-1.5-7b' or 'tiny'; empty: the workspace's"),
-    "launcher": (str, "", "'deepspeed' or 'python'; empty: the workspace's"),
-    "num_gpus": (int, 8, "GPUs per node for the deepspeed launcher"),
+    "preset": (Optional[Preset], None, "training preset; empty: the workspace's (settings file)"),
+    "launcher": (Optional[Launcher], None, "'deepspeed' (one process per GPU) or 'python' (one process); "
+                                           "empty: the workspace's"),
+    "num_gpus": (int, 0, "GPUs per node for the deepspeed launcher; 0: every GPU present"),
     "hostfile": (str, "", "multi-node: a DeepSpeed hostfile ('host slots=8' per line)"),
 })
 
 
+def _mixture(context: dg.AssetExecutionContext, config: dg.Config) -> tuple[Path | None, list[str]]:
+    """The mixture to train on and what stands in the way: by default the latest `mixture`
+    materialization's JSON, whose blocking checks must have passed on that very materialization (a
+    WARN is logged, an ERROR refuses). An explicit `config.mixture` file is taken as it is."""
+    if config.mixture:
+        return Path(config.mixture), []
+    latest = context.instance.fetch_materializations(dg.AssetKey("mixture"), limit=1).records
+    if not latest or latest[0].asset_materialization is None:
+        return None, ["`mixture` has no materialization in this instance: materialize it (its checks must pass) "
+                      "or name a mixture file in config.mixture"]
+    record = latest[0]
+    path = Path(str(record.asset_materialization.metadata["json_path"].value))
+    problems = []
+    for name in MIXTURE_CHECKS:
+        found = context.instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey("mixture"), name))
+        evaluation = found.event.asset_check_evaluation if found and found.event else None
+        target = evaluation.target_materialization_data if evaluation else None
+        if evaluation is None or target is None or target.storage_id != record.storage_id:
+            problems.append(f"mixture check `{name}` has not run on the latest mixture: execute it from the "
+                            "mixture's Checks tab, or materialize `mixture` again")
+        elif not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            problems.append(f"mixture check `{name}` failed on the latest mixture (see the mixture's Checks tab)")
+        elif not evaluation.passed:
+            context.log.warning(f"mixture check `{name}` warns on the latest mixture; training anyway")
+    return path, problems
+
+
+def _refuse(problems: list[str]) -> dg.Failure:
+    return dg.Failure(description="finetune cannot start:\n" + "\n".join(f"- {p}" for p in problems),
+                      metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))},
+                      allow_retries=False)
+
+
 @dg.asset(
     key="finetune", group_name="training", pool="gpu", deps=[dg.AssetKey("mixture")],
-    kinds={"pytorch", "deepspeed"},
-    description="LLaVA-1.5 stage-2 finetune on the mixture (DeepSpeed ZeRO-3); metadata: loss curve, "
-                "tokens/s per GPU, steps, checkpoint path.",
+    description="LLaVA-1.5 stage-2 finetune on the mixture (DeepSpeed ZeRO-3); metadata: loss curve (picture "
+                "and table), tokens/s per GPU, steps, checkpoint path.",
+    **describe("training", {"pytorch", "deepspeed"}),
 )
 def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,  # type: ignore[valid-type]
              workspace: Workspace) -> dg.MaterializeResult:
     from pipeline.digests import sha256_file
-    from pipeline.recipe import load as load_recipe
-    from trainer.config import PRESETS, preset_config
+    from trainer.config import preset_config
     from trainer.launch import choose_launcher, training_command
     from trainer.logtee import tail
+    from trainer.preflight import LaunchError, check_launch, gpus_present
 
     layout = workspace.layout()
-    preset = config.preset or workspace.finetune_preset
+    preset = config.preset.value if config.preset else workspace.finetune_preset
     if preset not in PRESETS:
-        raise dg.Failure(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    if config.mixture:
-        mixture = Path(config.mixture)
-    else:  # the workspace recipe's mixture
-        mixture = layout.mixture_json(load_recipe(resolve_recipe(workspace.recipe, Path.cwd())).name)
-    if not mixture.is_file():
-        raise dg.Failure(f"mixture not found at {mixture}; materialize `mixture` or set config.mixture")
+        raise _refuse([f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}"])
+    mixture, problems = _mixture(context, config)
+    if mixture is None or not mixture.is_file():
+        raise _refuse(problems + ([f"mixture {mixture}: no such file"] if mixture else []))
     overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainConfig)
                  if f.name not in ("mixture", "output_dir", *_RESOLVED) and getattr(config, f.name) is not None}
     train_config = preset_config(preset, str(mixture.resolve()), str(layout.data_root), "", **overrides)
     output_dir = Path(config.output_dir or layout.checkpoints(mixture, sha256_file(mixture), train_config.profile))
     train_config = dataclasses.replace(train_config, output_dir=str(output_dir.resolve()))
-    launcher = choose_launcher(train_config, config.launcher or workspace.launcher)
-    command = training_command(train_config, launcher, config.num_gpus, config.hostfile or None)
+    requested = config.launcher.value if config.launcher else workspace.launcher
+    hostfile = config.hostfile or None
+    needs_count = requested in LAUNCHERS and choose_launcher(train_config, requested) == "deepspeed" and not hostfile
+    try:
+        launch = check_launch(train_config, requested, config.num_gpus, hostfile, gpus_present() if needs_count else 0)
+    except LaunchError as err:
+        problems += err.problems
+    if problems:
+        raise _refuse(problems)
+    command = training_command(train_config, launch.launcher, launch.num_gpus, hostfile)
     log = output_dir / "logs" / f"{context.run.run_id}.log"
     context.log.info(f"launching: {' '.join(command)}")
     client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT), env={
@@ -72,14 +123,24 @@ def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,  # type:
         raise dg.Failure(description=f"training failed: {exc}\n--- log tail ({log}) ---\n{tail(log)}",
                          metadata={"log": dg.MetadataValue.path(str(log))}) from exc
     reported = invocation.get_materialize_result()
-    metrics = dict(reported.metadata or {})
-    curve = metrics.get("loss_curve")
-    rows = curve.value if isinstance(curve, dg.JsonMetadataValue) else []
-    metrics["loss_table"] = dg.MetadataValue.md(
-        "| step | loss |\n|---|---|\n" + "\n".join(f"| {s} | {l:.4f} |" for s, l in rows[-50:]))
-    metrics["log"] = dg.MetadataValue.path(str(log))
-    metrics["launcher"] = launcher
-    return dg.MaterializeResult(metadata=metrics)
+    return dg.MaterializeResult(metadata=_metrics_metadata(reported.metadata or {}, output_dir, log, launch.launcher),
+                                data_version=versions.of_files([output_dir / "train_metrics.json"]))
+
+
+def _metrics_metadata(reported: dict, output_dir: Path, log: Path, launcher: str) -> dict:
+    """Rank 0's final metrics as the asset's metadata: the loss curve as a picture and a table."""
+    from trainer.plots import write_loss_curve
+
+    raw = {k: getattr(v, "value", v) for k, v in reported.items()}
+    curve = raw.pop("loss_curve", None) or []
+    out = metadata({**raw, "checkpoint": Path(raw["checkpoint"]) if raw.get("checkpoint") else None,
+                    "log": log, "launcher": launcher, "output_dir": output_dir})
+    if curve:
+        png = write_loss_curve(curve, output_dir / "loss_curve.png")
+        out["loss_curve"] = picture(png.read_bytes(), "image/png", "loss curve")
+        out["loss_curve_png"] = dg.MetadataValue.path(str(png))
+        out["loss_by_step"] = rows_table([{"step": int(s), "loss": float(v)} for s, v in curve])
+    return out
 
 
 train = dg.define_asset_job("train", selection=dg.AssetSelection.assets("finetune"),

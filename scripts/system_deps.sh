@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# System packages the Python dependencies need at import time (open3d: libusb-1.0-0; libgomp1 for
-# open3d/torch on slim images). Installs only what is missing; needs root (as on CI and dev machines).
+# System packages the project needs: libusb-1.0-0 (open3d at import time), libgomp1 (open3d/torch on slim
+# images), and Debian's chromium for the browser test of the Dagster UI (driven through Playwright's Python
+# package with executable_path=/usr/bin/chromium: `playwright install` downloads are not used). Installs
+# only what is missing; needs root (as on CI and dev machines).
 set -euo pipefail
 missing=()
-for pkg in libusb-1.0-0 libgomp1; do
+for pkg in libusb-1.0-0 libgomp1 chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

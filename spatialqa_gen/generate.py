@@ -103,11 +103,16 @@ def scene_pool_tasks(folder: Path) -> list[SceneTask]:
     return [SceneTask(s.scene_id + ".jpg", s.image_path, name_regions(s.regions()), s) for s in read_scene_pool(folder)]
 
 
-def coco_tasks(instances: Path, data_root: Path, min_box_fraction: float = 0.005, max_objects: int = 8
-               ) -> list[SceneTask]:
+def coco_tasks(instances: Path, data_root: Path, min_box_fraction: float = 0.005, max_objects: int = 8,
+               only: Iterable[str] | None = None) -> list[SceneTask]:
     """COCO instances table (image, width, height, category, bbox [x, y, w, h], iscrowd): non-crowd boxes
-    covering at least `min_box_fraction` of the image, the largest `max_objects` per image, then named."""
+    covering at least `min_box_fraction` of the image, the largest `max_objects` per image, then named.
+    `only`: just these images (a preview of a few scenes need not read every row into Python)."""
     table = pq.read_table(instances, columns=["image", "width", "height", "category", "bbox", "iscrowd"])
+    if only is not None:
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.is_in(table["image"], value_set=pa.array(sorted(only), pa.string())))
     per_image: dict[str, list[tuple[float, Region]]] = {}
     for i, row in enumerate(table.to_pylist()):
         x, y, w, h = row["bbox"]
@@ -149,6 +154,11 @@ def part_paths(layout: Layout, shard: str) -> tuple[Path, Path]:
     return root / "conversations.parquet" / f"shard-{shard}.parquet", root / "facts.parquet" / f"shard-{shard}.parquet"
 
 
+def marker_path(layout: Layout, shard: str) -> Path:
+    """The shard's marker: its report and its step fingerprint."""
+    return layout.tables(SOURCE) / "shards" / f"{shard}.json"
+
+
 def _record(task: SceneTask, turns: list[QATurn]) -> list[dict[str, str]]:
     conv = []
     for i, t in enumerate(turns):
@@ -162,7 +172,7 @@ def shard_step(layout: Layout, shard: str, tasks: list[SceneTask], config: Gener
     """A shard's identity: the images dealt to it, the generation config, the perception spec, and the
     file its tasks were read from (the scene pool's index or the COCO instances table)."""
     generate = {k: v for k, v in asdict(config).items() if k != "batch_size"}
-    return Step(layout.tables(SOURCE) / "shards" / f"{shard}.json", VERSION, inputs,
+    return Step(marker_path(layout, shard), VERSION, inputs,
                 {"shard": shard, "plan": digest(t.image_id for t in tasks), "generate": generate,
                  "perception": spec.identity()})
 

@@ -1,4 +1,6 @@
-"""The Dagster layer: definitions load, and source assets materialize with checks and metadata."""
+"""The Dagster layer: definitions load, and source assets materialize with checks (partitioned like their
+asset, the file-reading ones separate) and standard metadata (paths, row count, columns, tables of counts,
+a contact sheet, a data version from the step fingerprints)."""
 import subprocess
 from pathlib import Path
 import sys
@@ -8,6 +10,7 @@ import pytest
 
 from assets.definitions import defs
 from assets.resources import Workspace
+from assets.source_checks import source_checks
 from assets.sources import source_assets
 from pipeline.sources.registry import IMAGE_SOURCES, SOURCES
 
@@ -30,7 +33,7 @@ def test_every_definition_loads(dagster_home):
 def test_source_assets_materialize_with_checks(dagster_home, mirror_server, layout):
     instance = dg.DagsterInstance.get()
     workspace = Workspace(data_root=str(layout.data_root), mirror=mirror_server.url, workers=1)
-    assets = source_assets()
+    assets = [*source_assets(), *source_checks()]
     res = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
                          selection=["vg_download", "llava_665k_download"])
     assert res.success
@@ -46,34 +49,60 @@ def test_source_assets_materialize_with_checks(dagster_home, mirror_server, layo
         totals["quarantined"] += meta["quarantined"].value
         checks = res.get_asset_check_evaluations()
         assert {c.check_name for c in checks} == {"manifest_covers_upstream", "images_decode"}
-        assert all(c.passed for c in checks)
+        assert all(c.passed for c in checks) and {c.partition for c in checks} == {key}
+        assert meta["dagster/row_count"].value == meta["images"].value  # one manifest row per image
+        assert "sha256" in {c.name for c in meta["dagster/column_schema"].schema.columns}
+        assert isinstance(meta["manifest"], dg.PathMetadataValue)
+        if meta["quarantined"].value:
+            reasons = {r.data["reason"]: r.data["count"] for r in meta["quarantine_reasons"].records}
+            assert sum(reasons.values()) == meta["quarantined"].value
+        if meta["images"].value:
+            assert meta["contact_sheet"].value.startswith("![sample images](data:image/jpeg;base64,")
+            assert event.materialization.tags["dagster/data_version"]
     assert totals == {"images": 11, "quarantined": 2}
     res = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
                          selection=["llava_665k_conversations"])
     (event,) = res.get_asset_materialization_events()
     meta = event.materialization.metadata
-    assert meta["rows_read"].value == 59 + 14 and "image_missing" in meta["rejections"].value  # LLAVA_CASES + BAD_RECORDS
+    assert meta["rows_read"].value == 59 + 14  # LLAVA_CASES + BAD_RECORDS
+    assert "image_missing" in {r.data["reason"] for r in meta["rejections"].records}
+    assert meta["dagster/row_count"].value == meta["records_written"].value  # only vg images exist here
     checks = {c.check_name: c.passed for c in res.get_asset_check_evaluations()}
     assert checks == {"records_valid": True, "rows_accounted": True}
     # the runs are in the instance, so `dagster dev` on the same DAGSTER_HOME shows them
     assert len(instance.get_runs()) == 1 + vg.shards + 1  # downloads together, one run per shard, 665K
 
 
-def test_images_decode_check_fails_on_a_corrupted_file(dagster_home, mirror_server, layout):
+def test_images_decode_check_executes_alone_and_fails_on_a_corrupted_file(dagster_home, mirror_server, layout):
+    instance = dg.DagsterInstance.get()
     workspace = Workspace(data_root=str(layout.data_root), mirror=mirror_server.url, workers=1)
-    assets = source_assets()
-    dg.materialize(assets, resources={"workspace": workspace}, selection=["textvqa_download"])
+    assets = [*source_assets(), *source_checks()]
+    dg.materialize(assets, instance=instance, resources={"workspace": workspace}, selection=["textvqa_download"])
+    versions = {}
     for key in ("000", "001", "002", "003"):
-        res = dg.materialize(assets, resources={"workspace": workspace}, selection=["textvqa_images"],
-                             partition_key=key)
-        if res.get_asset_materialization_events()[0].materialization.metadata["images"].value:
+        res = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
+                             selection=["textvqa_images"], partition_key=key)
+        event = res.get_asset_materialization_events()[0].materialization
+        versions[key] = event.tags["dagster/data_version"]
+        if event.metadata["images"].value:
             break
+    # a re-run over the finished shard reuses it and keeps its data version
+    again = dg.materialize(assets, instance=instance, resources={"workspace": workspace},
+                           selection=["textvqa_images"], partition_key=key)
+    assert again.get_asset_materialization_events()[0].materialization.tags["dagster/data_version"] == versions[key]
     victim = next((layout.data_root / "textvqa").rglob("*.jpg"))
     victim.write_bytes(victim.read_bytes()[:200])
-    res = dg.materialize(assets, resources={"workspace": workspace}, selection=["textvqa_images"],
-                         partition_key=key, raise_on_error=False)
-    decode = [c for c in res.get_asset_check_evaluations() if c.check_name == "images_decode"]
-    assert decode and not decode[0].passed
+    check = dg.AssetCheckKey(dg.AssetKey("textvqa_images"), "images_decode")
+    alone = dg.define_asset_job("check_alone", selection=dg.AssetSelection.checks(check))
+    defs = dg.Definitions(assets=source_assets(), asset_checks=source_checks(), jobs=[alone],
+                          resources={"workspace": workspace})
+    # (as the UI's *Execute* launches it: a run of the check alone tagged with the partition; in-process
+    # execution refuses `partition_key` for a selection without assets)
+    res = defs.resolve_job_def("check_alone").execute_in_process(tags={"dagster/partition": key}, instance=instance,
+                                                                raise_on_error=False)
+    assert not res.get_asset_materialization_events()  # the check alone, against what is on disk now
+    [decode] = res.get_asset_check_evaluations()
+    assert not decode.passed and decode.partition == key and decode.metadata["problems"].value == 1
 
 
 @pytest.mark.slow

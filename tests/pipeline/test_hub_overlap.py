@@ -6,6 +6,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from assets.resources import Workspace
+from assets.source_checks import source_checks
 from assets.sources import source_assets
 from pipeline.layout import Layout
 from pipeline.overlap import question_key
@@ -17,7 +18,7 @@ from pipeline.sources.registry import COCO, SOURCES, TEXTVQA
 
 
 def _materialize(workspace: Workspace, selection: list[str]) -> dg.ExecuteInProcessResult:
-    res = dg.materialize(source_assets(), resources={"workspace": workspace}, selection=selection)
+    res = dg.materialize([*source_assets(), *source_checks()], resources={"workspace": workspace}, selection=selection)
     assert res.success
     return res
 
@@ -40,16 +41,18 @@ def test_hub_assets_materialize_with_checks(dagster_home: Path, sample_mirror: P
     res = _materialize(workspace, ["openspaces_download", "openspaces_conversations"])
     meta = _metadata(res, "openspaces_conversations")
     assert (meta["rows_read"], meta["records_written"], meta["rejected"]) == (9, 5, 4)
-    for reason in ("no_messages", "image_token", "image_undecodable", "empty_turn"):
-        assert f"| {reason} | 1 |" in meta["rejections"]
-    assert meta["preview"].count("openspaces/images/") == 3 and meta["preview"].count("<image> How far") == 1
+    rejections = {r.data["reason"]: r.data["count"] for r in meta["rejections"].records}
+    assert rejections == dict.fromkeys(("no_messages", "image_token", "image_undecodable", "empty_turn"), 1)
+    sample = [r.data for r in meta["sample_records"].records]
+    assert [r["image"].startswith("openspaces/images/") for r in sample] == [True] * 3
+    assert sum("<image> How far" in r["first_turn"] for r in sample) == 1
     checks = {c.check_name: c.passed for c in res.get_asset_check_evaluations()}
     assert checks == {"records_valid": True, "images_decode": True, "rows_accounted": True}
     assert _metadata(res, "openspaces_download")["revision"] == SOURCES["openspaces"].revision
 
     # A written record whose image vanished fails the records_valid check on the next run.
     (layout.data_root / "openspaces/images/train-00000-000000.jpg").unlink()
-    res = dg.materialize(source_assets(), resources={"workspace": workspace},
+    res = dg.materialize([*source_assets(), *source_checks()], resources={"workspace": workspace},
                          selection=["openspaces_conversations"], raise_on_error=False)
     checks = {c.check_name: c.passed for c in res.get_asset_check_evaluations()}
     assert checks["records_valid"] is False and checks["images_decode"] is False

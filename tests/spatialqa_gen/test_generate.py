@@ -160,20 +160,25 @@ def test_coco_instances_table_to_named_regions(pool: Path, tmp_path: Path) -> No
 
 def test_dagster_asset_on_the_scene_pool(pool: Path, tmp_path: Path) -> None:
     from assets.resources import Workspace
-    from assets.spatialqa import spatialqa_asset
+    from assets.spatialqa import spatialqa_asset, spatialqa_checks
 
     ws = Workspace(data_root=str(tmp_path / "data"), tables_root=str(tmp_path / "tables"),
                    cache_root=str(tmp_path / "cache"), scene_pool=str(pool))
     spatialqa = spatialqa_asset(shards=8)
     pairs = 0
     for key in spatialqa.partitions_def.get_partition_keys():
-        result = dg.materialize([spatialqa], partition_key=key, resources={"workspace": ws},
+        result = dg.materialize([spatialqa, *spatialqa_checks(8)], partition_key=key, resources={"workspace": ws},
                                 run_config={"ops": {"spatialqa": {"config": {"target_pairs": 32}}}})
         assert result.success
-        assert all(c.passed for c in result.get_asset_check_evaluations())
+        checks = result.get_asset_check_evaluations()  # separate checks, one result per shard
+        assert {(c.check_name, c.partition, c.passed) for c in checks} == {
+            ("answers_parse_back", key, True), ("records_valid", key, True)}
         meta = result.asset_materializations_for_node("spatialqa")[0].metadata
         assert meta["mode"].value == "scene_pool"
-        assert sum(meta["pairs_per_category"].value.values()) == meta["pairs"].value
+        assert sum(r.data["count"] for r in meta["pairs_per_category"].records) == meta["pairs"].value
+        assert meta["dagster/row_count"].value == meta["records"].value
+        if meta["records"].value:  # the scenes with the boxes of their named objects
+            assert meta["contact_sheet"].value.startswith("![scenes and boxes](data:image/jpeg;base64,")
         pairs += meta["pairs"].value
     assert pairs > 0  # the 8-scene pool is all planned (target 32 x headroom needs 10): what it yields
 

@@ -35,11 +35,14 @@ def test_finetune_reports_metrics_through_pipes(tmp_path: Path) -> None:
     [event] = result.get_asset_materialization_events()
     meta = event.materialization.metadata
     assert meta["steps"].value == 3
-    assert len(meta["loss_curve"].value) == 3
+    assert [r.data["step"] for r in meta["loss_by_step"].records] == [1, 2, 3]
+    assert meta["loss_curve"].value.startswith("![loss curve](data:image/png;base64,")
+    assert Path(meta["loss_curve_png"].value) == (tmp_path / "ckpt/loss_curve.png").resolve()
     assert meta["tokens_per_second_per_gpu"].value > 0
+    assert isinstance(meta["checkpoint"], dg.PathMetadataValue)
     assert Path(meta["checkpoint"].value) == (tmp_path / "ckpt/final").resolve()
     assert (tmp_path / "ckpt/final/model.safetensors").is_file()
-    assert "| 3 |" in meta["loss_table"].value
+    assert event.materialization.tags["dagster/data_version"]
     assert any("step 3/3 loss" in m for m in messages)  # rank 0's progress streamed as Pipes logs
 
 

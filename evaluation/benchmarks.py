@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from evaluation.judge import DIRECTION, KINDS, Truth
 from evaluation.quantities import clock_hours, length_metres
-from evaluation.relations import choice, region_options, yes_no
+from evaluation.questions import is_which_question, question_options
+from evaluation.relations import choice, yes_no
 from evaluation.table import EvalItem, Rejected, image_suffix
 from spatialqa_gen.qa import CATEGORIES, QUALITATIVE
 
@@ -170,8 +171,7 @@ def our_category(source: str, question: str) -> tuple[str, str] | None:
         if category in QUALITATIVE:
             return category, "yes_no" if form == "predicate" else "choice"
     if category in QUALITATIVE:
-        which = re.search(r"^\s*(?:which|who)\b|,\s*which\b", question, re.IGNORECASE)
-        return category, "choice" if which else "yes_no"
+        return category, "choice" if is_which_question(question) else "yes_no"
     return category, KINDS[category][0]
 
 
@@ -239,7 +239,7 @@ def read_benchmark(rows: Iterable[dict[str, Any]], benchmark: str,
             reject("unknown_category", source_category)
             continue
         category, kind = kinds
-        options = region_options(question)
+        options = question_options(question, category)
         if category in QUALITATIVE and len(options) != 2:
             reject("not_two_objects", f"{question!r} names {list(options)}")
             continue

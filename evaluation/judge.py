@@ -7,7 +7,9 @@ An answer that states nothing the rules can read is wrong and marked unparseable
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from evaluation.quantities import clock_hours, length_metres
 from evaluation.questions import is_which_question, question_options
@@ -23,6 +25,14 @@ CLOCK_TOLERANCE_H = 1.0
 # What the truth of each category is: qualitative -> yes_no or choice, lengths -> metres, direction -> clock.
 KINDS = {**{c: ("yes_no", "choice") for c in QUALITATIVE}, **{c: ("metres",) for c in LENGTHS},
          DIRECTION: ("clock",)}
+
+
+def rule_files() -> list[Path]:
+    """The source files whose rules decide a verdict (and read the benchmarks' truths): steps that judge
+    list them as inputs, so a changed rule re-judges without re-running inference."""
+    from evaluation import quantities, questions, relations
+
+    return [Path(m.__file__) for m in (sys.modules[__name__], quantities, questions, relations)]
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,25 @@ steep cameras, thin and stacked objects) are adopted by changing that function a
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
 from evaluation.judge import DIRECTION, Truth
-from evaluation.table import EvalItem
+from evaluation.sources import RENDERED
+from evaluation.table import EvalItem, build_eval_table
+from spatialqa_gen import accuracy, facts as facts_module, qa, scene as scene_module
 from spatialqa_gen.accuracy import truth_facts
 from spatialqa_gen.facts import ObjectFacts, clock_hour, measure
 from spatialqa_gen.qa import CATEGORIES, QUALITATIVE, SINGLE_OBJECT, QAConfig, askable, make_turn
 from spatialqa_gen.scene import RenderedScene, render_scene
 
 HELDOUT_SEED = 1_000_000_000
-BENCHMARK = "rendered_heldout"
+BENCHMARK = RENDERED
 
 # Per qualitative category: (yes/no question, which-question) phrasings, each with the sign it asks
 # about (+1: "does A have more", -1: "less").
@@ -120,6 +124,18 @@ def rendered_benchmark(n_scenes: int, first_seed: int = HELDOUT_SEED) -> list[Ev
     if first_seed < HELDOUT_SEED:
         raise ValueError(f"held-out seeds start at {HELDOUT_SEED}; {first_seed} may overlap training scenes")
     return [item for seed in range(first_seed, first_seed + n_scenes) for item in scene_items(seed)[1]]
+
+
+def build_rendered_table(folder: Path, n_scenes: int, log: Callable[[str], None] = print,
+                         first_seed: int = HELDOUT_SEED) -> dict:
+    """The held-out benchmark's eval table as a step: redone only when the scene count, the seeds or the
+    code that renders and asks (this module, the renderer, the facts, the QA rules) changed."""
+    code = [Path(m.__file__) for m in (sys.modules[__name__], scene_module, facts_module, qa, accuracy)]
+
+    def read() -> tuple[list[EvalItem], list, int]:
+        return rendered_benchmark(n_scenes, first_seed), [], n_scenes
+
+    return build_eval_table(folder, BENCHMARK, read, code, {"scenes": n_scenes, "first_seed": first_seed}, log)
 
 
 def check_disjoint(pool: Path, first_seed: int = HELDOUT_SEED, n_scenes: int = 10_000) -> None:

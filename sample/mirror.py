@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.atomic import write_bytes
+from sample.benchmarks import write_benchmark_samples
 from sample.hub import write_hub_samples
 from sample.media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
 from pipeline.sources.coco_annotations import ARCHIVE as COCO_ANNOTATIONS, MEMBER as COCO_INSTANCES
@@ -171,4 +172,5 @@ def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     images = _coco(root, rng) + _gqa(root, rng) + _textvqa(root, rng) + _vg(root, rng) + _ocr_vqa(root, rng)
     _llava_665k(root, images, rng)
     write_hub_samples(root, seed)  # after the zips: some hub rows reuse their exact image bytes
+    write_benchmark_samples(root, seed)
     return root

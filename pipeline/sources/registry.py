@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from evaluation.sources import BENCHMARK_SOURCES
+
 from .base import Source
 from .cauldron import cauldron_config
 from .coco_annotations import ARCHIVE as COCO_ANNOTATIONS
@@ -41,7 +43,8 @@ VQAV2 = cauldron_config("vqav2", 82_772, overlaps="llava_665k")
 LLAVA_665K = Llava665kSource(needs=tuple(s.name for s in IMAGE_SOURCES))
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
-    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES)}
+    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES,
+    *BENCHMARK_SOURCES)}  # benchmarks write eval tables, no conversation tables: never in a mixture
 
 # Conversation tables produced outside the source registry (by the spatial QA generator), so that a
 # recipe naming them is recognised.

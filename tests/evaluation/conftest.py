@@ -3,16 +3,15 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.samples import write_spatial_relation_eval_sample, write_spatialrgpt_bench_sample
+from sample.benchmarks import write_benchmark_samples
 from trainer.model import build_tiny
 
 
 @pytest.fixture(scope="session")
 def bench_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("bench_samples")
-    write_spatialrgpt_bench_sample(root / "srgpt")
-    write_spatial_relation_eval_sample(root / "sre")
-    return {"srgpt": root / "srgpt", "sre": root / "sre"}
+    """The benchmarks' repo folders as the sample mirror holds them."""
+    repos = write_benchmark_samples(tmp_path_factory.mktemp("bench_mirror"))
+    return {"srgpt": repos["spatialrgpt_bench"], "sre": repos["spatial_relation_eval"]}
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from the settings it resolved, so both describe the same graph."""
 import dagster as dg
 
+from .evaluation import evaluation_assets
 from .mixture import mixture_asset
 from .resources import Workspace
 from .settings import Settings
@@ -14,7 +15,7 @@ from .training import finetune, train, train_on_new_mixture
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*source_assets(), spatialqa_asset(settings.spatialqa_shards), mixture_asset(),
-                finetune],
+                finetune, *evaluation_assets()],
         jobs=[*ingest_jobs(), train],
         sensors=[train_on_new_mixture],
         resources={"workspace": Workspace.from_settings(settings)},

@@ -36,6 +36,7 @@ class Settings:
     spatialqa_shards: int = 8
     finetune_preset: str = "llava-1.5-7b"   # or "tiny" (random small Llava on CPU)
     launcher: str = "deepspeed"             # "deepspeed" or "python"
+    eval_baseline: str = ""                 # `evaluate`'s baseline (folder or hub id); "" = llava-hf/llava-1.5-7b-hf
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-source options, e.g. ocr_vqa.dataset_json
 
     def with_paths_resolved(self, base: Path) -> "Settings":

@@ -46,6 +46,10 @@ class Layout:
         resumes its checkpoints, a new mixture starts fresh instead of resuming the previous one's."""
         return self.data_root.parent / "checkpoints" / "finetune" / f"{mixture.stem}-{key[:12]}"
 
+    def evaluations(self) -> Path:
+        """Predictions, verdicts and scores of the `evaluate` asset, per benchmark and checkpoint."""
+        return self.data_root.parent / "evaluation"
+
     def staging(self, source: str, shard: str) -> Path:
         """Per-shard scratch folder on the data root's file system, so a finished file is renamed
         into place atomically and a killed shard's leftovers are cleared by its next run."""

@@ -108,8 +108,8 @@ def judge(category: str, truth: Truth, answer: str, question: str = "") -> Verdi
 
 def truth_from_argument(category: str, text: str, question: str = "", options: tuple[str, ...] = ()) -> Truth:
     """The CLI's --truth: yes/no for the qualitative categories (for a which-question: the name of the
-    right object, one of `options`), metres for the lengths, a clock hour 1-12 for direction. Raises
-    ValueError with the expected form."""
+    right object, one of `options`), metres for the lengths (a unit may be given: "150 cm"), a clock
+    hour 1-12 for direction. Raises ValueError with the expected form."""
     if category not in KINDS:
         raise ValueError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
     word = text.strip().lower()
@@ -127,9 +127,12 @@ def truth_from_argument(category: str, text: str, question: str = "", options: t
         return Truth("yes_no", 1.0 if word == "yes" else 0.0, options)
     try:
         value = float(word)
-    except ValueError:
-        raise ValueError(f"{category} needs a number ({'metres' if category in LENGTHS else 'clock hour 1-12'}), "
-                         f"got {text!r}") from None
+    except ValueError:  # "1.5 m", "150 cm", "3 o'clock": read with the judge's own parsers
+        parsed = clock_hours(word) if category == DIRECTION else length_metres(word, category)
+        if parsed is None:
+            raise ValueError(f"{category} needs a number ({'metres' if category in LENGTHS else 'clock hour 1-12'}), "
+                             f"got {text!r}") from None
+        value = parsed
     if category == DIRECTION:
         if value != int(value) or not 1 <= value <= 12:
             raise ValueError(f"direction needs a clock hour 1-12, got {text!r}")

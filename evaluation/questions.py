@@ -23,15 +23,16 @@ _DET = r"(?:the|a|an|this|that|these|those)"
 _PAIR = re.compile(r"between\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)\s*[,?]"
                    r"|[,:]\s*(?P<c>.+?)\s+or\s+(?P<d>.+?)\s*(?:[,?.]|$)"
                    rf"|(?P<e>\b{_DET}\s+[\w' -]+?)\s+or\s+(?P<f>\b{_DET}\s+[\w' -]+?)\s*(?:[,?.]|$)", re.IGNORECASE)
-_LEAD = re.compile(r"^\s*(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:confirm|tell(?:\s+me)?|say|verify|check|"
-                   r"determine)\s+(?:if|whether|that)\s+|would\s+you\s+say\s+(?:that\s+)?|do\s+you\s+think\s+(?:that\s+)?"
-                   r"|is\s+it\s+true\s+that\s+)?(?:(?:is|are|does|do|did|was|were|would|can|could)\s+)?", re.IGNORECASE)
+_LEAD = re.compile(r"^\s*(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:confirm|tell(?:\s+me)?|say|verify|"
+                   r"check|determine)\s+(?:if|whether|that)\s+|would\s+you\s+say\s+(?:that\s+)?"
+                   r"|do\s+you\s+think\s+(?:that\s+)?|is\s+it\s+true\s+that\s+)?"
+                   r"(?:(?:is|are|does|do|did|was|were|would|can|could)\s+)?", re.IGNORECASE)
 _TRAIL = re.compile(r"(?:\s+(?:is|are|appears?|seems?|looks?|stands?|sits?|lies|positioned|located|situated|placed|"
                     r"found|hanging|lying|sitting|standing|to\s+be|be|more|much|slightly|further|farther|on|to|at|in|"
                     rf"of|side|{_DET}))+\s*$", re.IGNORECASE)
-_AFTER = re.compile(r"^\s*(?:(?:hand\s+)?side\s+|(?:(?:to|from)\s+(?:the\s+)?(?:camera|viewer)\s+)|(?:in\s+(?:size|height|"
-                    r"width)\s+)|(?:up\s+|down\s+))*(?:than|of|to|from|compared\s+(?:to|with)|relative\s+to)?\s*",
-                    re.IGNORECASE)
+_AFTER = re.compile(r"^\s*(?:(?:hand\s+)?side\s+|(?:(?:to|from)\s+(?:the\s+)?(?:camera|viewer)\s+)"
+                    r"|(?:in\s+(?:size|height|width)\s+)|(?:up\s+|down\s+))*"
+                    r"(?:than|of|to|from|compared\s+(?:to|with)|relative\s+to)?\s*", re.IGNORECASE)
 _AFTER_END = re.compile(r"\s*(?:[?,.;:!]|\s(?:from|in|when|relative|as|according|based)\s|$)", re.IGNORECASE)
 _PRONOUN = re.compile(r"^(?:it|they|them|this|that|one|each|other|you|i)$", re.IGNORECASE)
 

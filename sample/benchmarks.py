@@ -175,6 +175,7 @@ def write_benchmark_samples(root: Path, seed: int = 0) -> dict[str, Path]:
     for source, files in ((SPATIALRGPT_BENCH, spatialrgpt_bench_files(seed)),
                           (SPATIAL_RELATION_EVAL, spatial_relation_eval_files(seed + 1))):
         split, glob = next(iter(source.splits.items()))
-        write_repo(root, source.repo_id, source.revision, files, readme.format(split=split, glob=glob, repo=source.repo_id))
+        write_repo(root, source.repo_id, source.revision, files,
+                   readme.format(split=split, glob=glob, repo=source.repo_id))
         folders[source.name] = mirror_file(root, f"{HUB}/datasets/{source.repo_id}")
     return folders

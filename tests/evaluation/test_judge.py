@@ -29,7 +29,8 @@ def test_verdict_set_is_judged_with_100_percent_accuracy() -> None:
 def test_probed_phrasings_are_judged_with_100_percent_accuracy() -> None:
     assert len(PHRASINGS) >= 80
     assert sum(e == "wrong" for *_, e in PHRASINGS) >= 20  # the set also catches a judge that says yes to all
-    misjudged = [(c, t.value, q, a, e, _verdict(c, t, q, a)) for c, t, q, a, e in PHRASINGS if _verdict(c, t, q, a) != e]
+    misjudged = [(c, t.value, q, a, e, _verdict(c, t, q, a)) for c, t, q, a, e in PHRASINGS
+                 if _verdict(c, t, q, a) != e]
     assert not misjudged, misjudged
 
 
@@ -55,7 +56,8 @@ def test_the_cli_gives_the_engines_verdict_on_every_case(capsys: pytest.CaptureF
 
 def test_named_objects_are_read_from_the_question() -> None:
     assert question_options("Is the lamp bigger than the sofa?", "big_small") == ("the lamp", "the sofa")
-    assert question_options("Is the back door behind the blue car?", "behind_front") == ("the back door", "the blue car")
+    assert question_options("Is the back door behind the blue car?", "behind_front") == \
+        ("the back door", "the blue car")
     assert question_options("Is the lamp or the sofa taller?", "tall_short") == ("the lamp", "the sofa")
     assert question_options("Who is taller, John or Mary?", "tall_short") == ("John", "Mary")
     assert question_options("Is the chair closer to the camera than the table?", "behind_front") == \
@@ -66,12 +68,10 @@ def test_named_objects_are_read_from_the_question() -> None:
 
 def test_without_a_question_a_statement_restates_the_asked_relation() -> None:
     """The documented default: affirmed is yes; negated, or presented as a correction, is no."""
-    said = {answer: judge("left_right", Truth("yes_no", 1.0), answer).parsed for answer in (
-        "The lamp is to the left of the sofa.", "It is on the right.", "The lamp is not to the left of the sofa.",
-        "In fact, the lamp is to the right of the sofa.", "Actually it is on the left.", "The lamp is next to the sofa.")}
-    assert said == {"The lamp is to the left of the sofa.": 1.0, "It is on the right.": 1.0,
-                    "The lamp is not to the left of the sofa.": 0.0, "In fact, the lamp is to the right of the sofa.": 0.0,
-                    "Actually it is on the left.": 0.0, "The lamp is next to the sofa.": None}
+    expected = {"The lamp is to the left of the sofa.": 1.0, "It is on the right.": 1.0,
+                "The lamp is not to the left of the sofa.": 0.0, "In fact, the lamp is to the right of the sofa.": 0.0,
+                "Actually it is on the left.": 0.0, "The lamp is next to the sofa.": None}
+    assert {answer: judge("left_right", Truth("yes_no", 1.0), answer).parsed for answer in expected} == expected
 
 
 def test_a_stated_time_points_at_its_nearest_clock_hour() -> None:
@@ -116,6 +116,8 @@ def test_truth_must_fit_the_category() -> None:
     with pytest.raises(ValueError, match="clock hour"):
         judge("direction", Truth("clock", 13), "1 o'clock")
     assert truth_from_argument("direction", "12") == Truth("clock", 12.0)
+    assert truth_from_argument("height", "150 cm") == Truth("metres", 1.5)
+    assert truth_from_argument("direction", "3 o'clock") == Truth("clock", 3.0)
     for category, text in [("left_right", "1.2"), ("height", "tall"), ("height", "-1"), ("height", "nan"),
                            ("direction", "3.5"), ("direction", "0"), ("colour", "red")]:
         with pytest.raises(ValueError):
@@ -149,7 +151,8 @@ def test_cli_prints_the_verdict_last_and_exits_0(args: list[str], last: str, cap
     ["--category", "left_right", "--truth", "maybe", "--answer", "x"],
     ["--category", "direction", "--truth", "13", "--answer", "x"],
     ["--category", "height", "--answer", "x"],
-    ["--category", "tall_short", "--truth", "yes", "--question", "Which is taller, the lamp or the sofa?", "--answer", "x"],
+    ["--category", "tall_short", "--truth", "yes", "--question", "Which is taller, the lamp or the sofa?",
+     "--answer", "x"],
     ["--category", "tall_short", "--truth", "the chair", "--question", "Which is taller, the lamp or the sofa?",
      "--answer", "x"],
     ["--category", "tall_short", "--truth", "the lamp", "--question", "Which is taller?", "--answer", "x"],

@@ -474,8 +474,8 @@ PHRASINGS: list[tuple[str, Truth, str, str, str]] = [
     ("direct_distance", m(5.0), Q_DIST, "It's about 5.", "correct"),
     ("direct_distance", m(5.0), Q_DIST, "The lamp and the sofa are 2 meters apart.", "wrong"),
     ("direct_distance", m(5.0), Q_DIST, "approximately 16.4 feet", "correct"),
-    ("horizontal_distance", m(2.0), Q_HDIST, "Horizontally, they are 2 meters apart, and vertically 0.5 meters.", "correct"),
-    ("vertical_distance", m(0.5), Q_VDIST, "Horizontally, they are 2 meters apart, and vertically 0.5 meters.", "correct"),
+    ("horizontal_distance", m(2.0), Q_HDIST, "Horizontally, they are 2 m apart, and vertically 0.5 m.", "correct"),
+    ("vertical_distance", m(0.5), Q_VDIST, "Horizontally, they are 2 m apart, and vertically 0.5 m.", "correct"),
     ("width", m(1.0), Q_WIDTH, "It is 3 feet 3 inches wide.", "correct"),
     ("height", m(1.0), Q_HEIGHT, "Less than a centimeter.", "wrong"),
     # clock directions
@@ -530,7 +530,8 @@ PHRASINGS: list[tuple[str, Truth, str, str, str]] = [
     ("big_small", NO, Q_LAMP_BIG, "Answer: No", "correct"),
     ("big_small", YES, Q_LAMP_BIG, "It seems so.", "correct"),
     ("big_small", YES, Q_LAMP_BIG, "The sofa is the bigger of the two.", "wrong"),
-    ("behind_front", YES, Q_BEHIND, "Region [0] is in the background while Region [1] is in the foreground.", "correct"),
+    ("behind_front", YES, Q_BEHIND, "Region [0] is in the background while Region [1] is in the foreground.",
+     "correct"),
     # more lengths
     ("height", m(1.2), Q_HEIGHT, "It is 1 meter 20 centimeters.", "correct"),
     ("height", m(2.5), Q_HEIGHT, "two metres and fifty centimetres", "correct"),

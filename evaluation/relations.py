@@ -29,10 +29,10 @@ LEXICON: dict[str, tuple[str, str]] = {
                   _ALT([r"thinner", r"thin", r"narrower", r"narrow", r"slimmer", r"slim", r"skinnier"])),
 }
 PHRASES = {c: ((re.compile(rf"\b(?:{more})\b", re.I), 1), (re.compile(rf"\b(?:{less})\b", re.I), -1))
-            for c, (more, less) in LEXICON.items()}
+           for c, (more, less) in LEXICON.items()}
 _CLAUSE_END = re.compile(r"[.;!?](?=\s|$)|\b(?:but|while|whereas|however)\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b", re.IGNORECASE)
-_POSSESSIVE = re.compile(r"['’]s\s+", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"['’]s\s+")
 _COMPARISON = re.compile(r"\s*(?:[,;]\s*)?(?:of|than|from|to)\b", re.IGNORECASE)  # used with .match(text, pos)
 _YES = r"yes|yeah|yep|yup|correct|indeed|true|affirmative|certainly|absolutely|sure|definitely|of\s+course"
 _NO = r"no|nope|incorrect|not|false|negative|wrong|nah"
@@ -116,6 +116,13 @@ def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return begin, after.start() if after else len(text)
 
 
+def _negated(text: str, since: int, clause_begin: int, phrase: int) -> bool:
+    """Whether the relation phrase at `phrase` is turned around: "not"/"n't"/"never" since `since`, or
+    "less" right before it ("less tall"); both cancel out."""
+    negated = bool(_NEGATION.search(text, since, phrase))
+    return negated ^ bool(re.search(r"\bless\s+$", text[max(clause_begin, phrase - 6):phrase], re.I))
+
+
 def statements(text: str, category: str, options: tuple[str, ...],
                default_subject: int | None = None) -> list[Statement]:
     """Every relation of `category` that `text` states about the options (see the module docstring)."""
@@ -140,8 +147,7 @@ def statements(text: str, category: str, options: tuple[str, ...],
                 subject, from_pos = default_subject, begin
             else:
                 continue
-            flipped = bool(_NEGATION.search(text, from_pos, m.start()))
-            flipped ^= bool(re.search(r"\bless\s+$", text[max(begin, m.start() - 6):m.start()], re.I))
+            flipped = _negated(text, from_pos, begin, m.start())
             found.append((m.start(), Statement(subject, -sign if flipped else sign)))
     return [s for _, s in sorted(found, key=lambda f: f[0])]
 
@@ -177,9 +183,7 @@ def _phrase_signs(text: str, category: str) -> list[tuple[int, int, bool]]:
     for pattern, sign in PHRASES[category]:
         for m in pattern.finditer(text):
             begin, _ = _clause_bounds(text, m.start(), m.end())
-            negated = bool(_NEGATION.search(text, begin, m.start()))
-            negated ^= bool(re.search(r"\bless\s+$", text[max(begin, m.start() - 6):m.start()], re.I))
-            found.append((m.start(), sign, negated))
+            found.append((m.start(), sign, _negated(text, begin, begin, m.start())))
     return sorted(found)
 
 

@@ -72,7 +72,9 @@ class BenchmarkDataset:
         """Every locked file's rows -> the eval table (a step: unchanged files and code rewrite nothing)."""
         if shard is not None:
             raise ValueError(f"{self.name} is ingested whole")
+        from evaluation import benchmarks
         from evaluation.benchmarks import read_benchmark, rows_of
+        from evaluation.judge import rule_files
         from evaluation.table import build_eval_table
         from pipeline.sources.hub_parquet import read_lock
 
@@ -93,7 +95,9 @@ class BenchmarkDataset:
             items, rejected = read_benchmark(rows(), self.name)
             return items, rejected, read_rows["rows"]
 
-        report = build_eval_table(self.eval_dir(ctx.layout), self.name, read, files,
+        # Truths are read from the reference answers with the judge's parsers: its rule files are inputs too.
+        code = [Path(benchmarks.__file__), *rule_files()]
+        report = build_eval_table(self.eval_dir(ctx.layout), self.name, read, [*files, *code],
                                   {"repo_id": self.repo_id, "commit": lock.commit, "files": lock.files}, ctx.log)
         return IngestReport(self.name, reused=report["reused"], rows_read=report["rows_read"],
                             records=report["questions"], rejections=Counter(report["rejections"]),

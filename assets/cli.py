@@ -116,9 +116,12 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     root = write_sample(Path(args.mirror_dir))
     # The UI reads the mirror from its folder afterwards (the HTTP server lives only for this command).
+    from sample.mirror import sample_source_options
+
     settings = dataclasses.replace(settings, mirror=str(root), scene_pool=str(root / "spatialqa_scenes"),
                                    recipe=str(PROJECT_ROOT / SAMPLE_RECIPE), finetune_preset="tiny",
                                    launcher="python", workers=args.workers or settings.workers,
+                                   sources=settings.sources | sample_source_options(root),
                                    eval_baseline=str(root / SAMPLE_BASELINE))
     save_settings(home, settings)
     defs = build_definitions(settings)
@@ -165,6 +168,12 @@ def cmd_serve_mirror(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mixture(args: argparse.Namespace) -> int:
+    from pipeline.mixture_diff import main as diff_main
+
+    return diff_main(args.rest)
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     open_instance(home)  # the project's dagster.yaml in place
@@ -185,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dir")
     p.add_argument("--port", type=int, default=8765)
     p.set_defaults(func=cmd_serve_mirror)
+
+    p = sub.add_parser("mixture", help="work with built mixtures: `mixture diff A B` compares two "
+                                       "(folders, .parquet or LLaVA .json)")
+    p.add_argument("action", choices=["diff"])
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="A B [--examples N] [--json]")
+    p.set_defaults(func=cmd_mixture)
 
     p = sub.add_parser("ingest", help="materialize the assets of one or more sources (all shards)",
                        epilog=f"sources: {', '.join(SOURCES)}")

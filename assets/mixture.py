@@ -149,3 +149,46 @@ def mixture_asset() -> dg.AssetsDefinition:
 
     defs = dg.Definitions(assets=[mixture])
     return mixture
+
+
+REFERENCE_RECIPE = "recipes/reference.toml"
+REFERENCE_CHECK = "matches_reference"
+
+
+def reference_check() -> dg.AssetChecksDefinition:
+    """`matches_reference` on `mixture`: the workspace recipe's mixture against the published
+    Spatial-LLaVA mixture (recipes/reference.toml, built here when stale; for the reference recipe
+    itself, against the published annotation as downloaded). Passes when the reference's records
+    missing from ours plus those whose conversations differ stay within the reference recipe's
+    tolerance; records only ours hold (e.g. generated spatial QA) are reported, not counted."""
+    @dg.asset_check(asset="mixture", name=REFERENCE_CHECK, additional_deps=["spatial_llava_850k_conversations"],
+                    description="The mixture covers the published Spatial-LLaVA mixture (per folder, "
+                                "records only in one, conversation differences)")
+    def matches_reference(context: dg.AssetCheckExecutionContext, workspace: Workspace) -> dg.AssetCheckResult:
+        from pipeline.mixture import build
+        from pipeline.mixture_diff import diff
+        from pipeline.recipe import load as load_recipe
+        from pipeline.sources.registry import REFERENCE_850K
+
+        from pipeline.recipe import RecipeError
+
+        layout = workspace.layout()
+        ours = load_recipe(resolve_recipe(workspace.recipe, Path.cwd()))
+        reference = load_recipe(resolve_recipe(REFERENCE_RECIPE, Path.cwd()))
+        try:
+            if ours.name == reference.name:
+                a, b = layout.mixture_dir(ours.name), REFERENCE_850K.annotation_path(layout)
+            else:
+                a, b = layout.mixture_dir(ours.name), build(reference, layout, log=context.log.info).out_dir
+        except (FileNotFoundError, RecipeError) as err:  # the reference was not ingested: no comparison
+            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                       metadata={"not_compared": dg.MetadataValue.text(str(err))})
+        d = diff(a, b)
+        allowed = reference.tolerance * d.records["b"]
+        return dg.AssetCheckResult(
+            passed=d.only_b + d.differ <= allowed,
+            metadata={"mixture": dg.MetadataValue.path(str(a)), "reference": dg.MetadataValue.path(str(b)),
+                      "by_folder": dg.MetadataValue.md(d.markdown()), "only_ours": d.only_a,
+                      "only_reference": d.only_b, "in_both": d.shared, "conversations_differ": d.differ,
+                      "allowed": dg.MetadataValue.float(allowed), "examples": dg.MetadataValue.json(d.examples)})
+    return matches_reference

@@ -7,9 +7,12 @@ Checks follow from what the source writes: images decode, manifests cover the up
 records pass the contract, every upstream row is accounted for. Plus `coco_annotations` (the regions
 spatial QA starts from) and `cauldron_overlap` (what the flagged sources repeat of the 665K)."""
 
+import contextlib
+from typing import Iterator
+
 import dagster as dg
 
-from pipeline.sources.base import IngestReport, Source
+from pipeline.sources.base import IngestReport, Source, SourceError
 from pipeline.sources.registry import SOURCES, overlap_sources
 
 from .lib import (images_decode_result, images_decode_spec, merge_counts, metadata, preview_table,
@@ -30,11 +33,24 @@ def writes_images(source: Source) -> bool:
     return source.family != "annotations"
 
 
+@contextlib.contextmanager
+def upstream_failures() -> Iterator[None]:
+    """An upstream the engine refuses (wrong layout, unknown pin, incomplete file set, a download that
+    failed for good) ends the step with one clear message instead of a stack trace."""
+    from pipeline.fetch import FetchError
+
+    try:
+        yield
+    except (SourceError, FetchError) as err:
+        raise dg.Failure(description=str(err)) from None
+
+
 def _download_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(name=f"{source.name}_download", group_name=GROUPS[source.family],
               description=f"Fetch {source.name}'s upstream files into the cache (resumable, verified): {source.upstream}.")
     def download(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
-        report = source.download(workspace.ingest_context(context.log.info))
+        with upstream_failures():
+            report = source.download(workspace.ingest_context(context.log.info))
         return dg.MaterializeResult(metadata={
             "files": dg.MetadataValue.md("\n".join(f"- `{f.path}`" for f in report.files)),
             "bytes": report.bytes, "fetched_now": report.fetched_now, **metadata(report.details)})
@@ -125,12 +141,13 @@ def _output_asset(source: Source) -> dg.AssetsDefinition:
               description=f"Normalize {source.name}: {what}" + (", one shard per partition." if partitioned else "."))
     def output(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
         ctx = workspace.ingest_context(context.log.info)
-        if partitioned:
-            report = IngestReport(source.name, reused=True)
-            for key in context.partition_keys:
-                report.add(source.ingest(ctx, key))
-        else:
-            report = source.ingest(ctx)
+        with upstream_failures():
+            if partitioned:
+                report = IngestReport(source.name, reused=True)
+                for key in context.partition_keys:
+                    report.add(source.ingest(ctx, key))
+            else:
+                report = source.ingest(ctx)
         return dg.MaterializeResult(metadata=_report_metadata(report),
                                     check_results=_check_results(source, report, workspace))
     return output

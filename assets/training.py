@@ -54,10 +54,11 @@ def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,  # type:
         mixture = layout.mixture_json(load_recipe(resolve_recipe(workspace.recipe, Path.cwd())).name)
     if not mixture.is_file():
         raise dg.Failure(f"mixture not found at {mixture}; materialize `mixture` or set config.mixture")
-    output_dir = Path(config.output_dir or layout.checkpoints(mixture, sha256_file(mixture))).resolve()
     overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainConfig)
                  if f.name not in ("mixture", "output_dir", *_RESOLVED) and getattr(config, f.name) is not None}
-    train_config = preset_config(preset, str(mixture.resolve()), str(layout.data_root), str(output_dir), **overrides)
+    train_config = preset_config(preset, str(mixture.resolve()), str(layout.data_root), "", **overrides)
+    output_dir = Path(config.output_dir or layout.checkpoints(mixture, sha256_file(mixture), train_config.profile))
+    train_config = dataclasses.replace(train_config, output_dir=str(output_dir.resolve()))
     launcher = choose_launcher(train_config, config.launcher or workspace.launcher)
     command = training_command(train_config, launcher, config.num_gpus, config.hostfile or None)
     log = output_dir / "logs" / f"{context.run.run_id}.log"

@@ -20,8 +20,9 @@ from PIL import Image
 
 from pipeline.layout import Layout
 from pipeline.readers import DirReader
-from sample.mirror import PHOTOS, photo
-from pipeline.shards import ImageTask, fingerprint, run_shard
+from pipeline.digests import digest
+from pipeline.shards import ImageTask, run_shard, shard_step
+from sample.media import PHOTOS, photo
 
 SIZES = [(640, 480), (640, 427), (500, 375), (480, 640), (800, 600), (1024, 768)]
 
@@ -60,8 +61,8 @@ def ours(src: Path, names: list[str], root: Path, workers: int) -> float:
     layout = Layout.at(root / "data")
     tasks = [ImageTask(n, f"bench/{n}", n) for n in names]
     t0 = time.perf_counter()
-    report = run_shard("bench", "000", tasks, DirReader(src), layout, fingerprint([], names), workers,
-                       log=lambda _: None)
+    step = shard_step(layout, "bench", "000", [], {"tasks": digest(names)})  # the step contract, as sources use it
+    report = run_shard(step, tasks, DirReader(src), layout, workers, log=lambda _: None)
     elapsed = time.perf_counter() - t0
     assert report.images == len(names) and not report.actions["quarantined"]
     return elapsed

@@ -26,6 +26,7 @@ from evaluation.quantities import clock_hours, length_metres
 from evaluation.questions import is_which_question, question_options
 from evaluation.relations import choice, yes_no
 from evaluation.table import EvalItem, Rejected, image_suffix
+from pipeline.sources.base import SourceError
 from spatialqa_gen.qa import CATEGORIES, QUALITATIVE
 
 
@@ -129,12 +130,16 @@ class Fields:
     category: Callable[[dict], str | None]
 
 
+class BenchmarkShapeError(SourceError):
+    """Rows of no benchmark shape the reader knows; the message names the columns found."""
+
+
 def resolve_fields(columns: list[str]) -> Fields:
     cols = set(columns)
     has_turns = bool(cols & {"conversations", "messages"})
     if not (cols & set(_QUESTION) or has_turns) or not (cols & set(_ANSWER) or has_turns) \
             or not (cols & set(_CATEGORY) or "qa_info" in cols) or not cols & {*_IMAGE, "image_info"}:
-        raise ValueError(
+        raise BenchmarkShapeError(
             f"no known benchmark shape fits the columns {sorted(cols)}; expected SpatialRGPT-Bench's "
             f"(text_q | conversations, qa_info, image_info | image, bbox) or flat rows (question, answer, "
             f"category, image)")

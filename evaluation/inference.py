@@ -23,8 +23,9 @@ from evaluation.table import TABLE, read_eval_table
 from pipeline.atomic import write_table
 from pipeline.step import Step
 from pipeline.tables import to_table
-from trainer.conversation import IMAGE_TOKEN, build_prompt
-from trainer.images import pad_to_square
+from pipeline.records import IMAGE_TOKEN
+from trainer.conversation import build_prompt
+from trainer.images import expand_to_square
 
 PREDICTIONS_VERSION = "predictions-v1"  # bump when answers for the same table, checkpoint and settings change
 PREDICTIONS = pa.schema([
@@ -69,7 +70,7 @@ def prompt_text(question: str, eos: str) -> str:
 def model_image(path: Path, regions: list[dict], image_mean: tuple[float, ...]) -> Image.Image:
     with Image.open(path) as handle:
         image = handle.convert("RGB")
-    return pad_to_square(mark_regions(image, regions), image_mean)
+    return expand_to_square(mark_regions(image, regions), image_mean)
 
 
 def generate(loaded: LoadedModel, questions: list[str], images: list[Image.Image],

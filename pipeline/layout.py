@@ -41,10 +41,11 @@ class Layout:
         """The LLaVA-format JSON of the mixture `name`, what training reads."""
         return self.mixture_dir(name) / f"{name}.json"
 
-    def checkpoints(self, mixture: Path, key: str) -> Path:
-        """A finetune's output folder, keyed by its mixture's content (`key`): a rerun on the same mixture
-        resumes its checkpoints, a new mixture starts fresh instead of resuming the previous one's."""
-        return self.data_root.parent / "checkpoints" / "finetune" / f"{mixture.stem}-{key[:12]}"
+    def checkpoints(self, mixture: Path, key: str, profile: str) -> Path:
+        """A finetune's output folder, keyed by its mixture's content (`key`) and the trainer profile: a
+        rerun on the same mixture and profile resumes its checkpoints; a new mixture or another profile
+        starts fresh instead of resuming (or reusing) another run's."""
+        return self.data_root.parent / "checkpoints" / "finetune" / f"{mixture.stem}-{key[:12]}-{profile}"
 
     def evaluations(self) -> Path:
         """Predictions, verdicts and scores of the `evaluate` asset, per benchmark and checkpoint."""

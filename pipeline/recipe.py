@@ -1,10 +1,19 @@
 """Mixture recipes: a small versioned TOML file names the components of a training mixture,
 how many samples each is expected to contribute, and how overlaps and duplicates are handled.
 
-Changing a component, a count or a policy is an edit to the recipe, never to code."""
+Changing a component, a count or a policy is an edit to the recipe, never to code.
+
+A component's `expected` is a count, or `"source"`: the count the source's own ingest report derives
+from what the upstream actually served (`expected_records` in `<tables>/<source>/conversations.json`,
+e.g. the 665K minus the records whose OCR-VQA cover could not be had), resolved by
+`resolve_expected` before the build. An optional `[seed_composition]` table states the composition
+the recipe reproduces (group -> count) and components name their group (`seed_group = "academic"`);
+the mixture manifest reports the deviation per group (`seed_deviation`)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +38,8 @@ class Component:
     tolerance: float | None = None  # relative; None: the recipe's default
     max_samples: int | None = None  # keep at most this many (seeded random subset), after validation
     fraction: float | None = None   # keep this share (seeded random subset), after validation
+    expected_from_source: bool = False  # `expected = "source"`: read from the source's report
+    seed_group: str | None = None   # the `[seed_composition]` group this component counts towards
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class Recipe:
     components: tuple[Component, ...]
     overlap: Overlap = field(default_factory=Overlap)
     duplicates: Policy = "drop"    # same image path + same conversations
+    composition: dict[str, int] = field(default_factory=dict)  # the reproduced seed's composition: group -> count
     raw: dict[str, Any] = field(default_factory=dict, compare=False)  # the file as parsed, for the manifest
     sha256: str = ""                                                    # of the file bytes
 
@@ -81,20 +93,23 @@ def _component(entry: Any, index: int) -> Component:
     where = f"components[{index}]"
     if not isinstance(entry, dict):
         raise RecipeError(f"{where} must be a table")
-    known = {"name", "source", "table", "expected", "tolerance", "max_samples", "fraction"}
+    known = {"name", "source", "table", "expected", "tolerance", "max_samples", "fraction", "seed_group"}
     if unknown := set(entry) - known:
         raise RecipeError(f"{where}: unknown keys {sorted(unknown)}")
     source = _typed(entry, "source", str, where)
     if not source:
         raise RecipeError(f"{where}: `source` is required")
+    from_source = entry.get("expected") == "source"
     c = Component(
         name=_typed(entry, "name", str, where, source),
         source=source,
         table=_typed(entry, "table", str, where, DEFAULT_TABLE),
-        expected=_typed(entry, "expected", int, where),
+        expected=None if from_source else _typed(entry, "expected", int, where),
         tolerance=_number(entry, "tolerance", where),
         max_samples=_typed(entry, "max_samples", int, where),
         fraction=_number(entry, "fraction", where),
+        expected_from_source=from_source,
+        seed_group=_typed(entry, "seed_group", str, where),
     )
     if c.expected is not None and c.expected < 0:
         raise RecipeError(f"{where}: `expected` must be >= 0")
@@ -115,7 +130,7 @@ def _number(table: dict[str, Any], key: str, where: str) -> float | None:
 
 
 def parse(data: dict[str, Any], sha256: str = "") -> Recipe:
-    known = {"name", "version", "seed", "tolerance", "duplicates", "overlap", "components"}
+    known = {"name", "version", "seed", "tolerance", "duplicates", "overlap", "components", "seed_composition"}
     if unknown := set(data) - known:
         raise RecipeError(f"recipe: unknown keys {sorted(unknown)}")
     name = _typed(data, "name", str, "recipe")
@@ -146,6 +161,14 @@ def parse(data: dict[str, Any], sha256: str = "") -> Recipe:
         if s not in names:
             raise RecipeError(f"overlap: {s!r} is not a component name ({names})")
 
+    composition = data.get("seed_composition", {})
+    if not isinstance(composition, dict) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                    for v in composition.values()):
+        raise RecipeError("recipe: [seed_composition] must map group names to counts")
+    for c in components:
+        if c.seed_group is not None and c.seed_group not in composition:
+            raise RecipeError(f"component {c.name!r}: seed_group {c.seed_group!r} is not in "
+                              f"[seed_composition] {sorted(composition)}")
     tolerance = _number(data, "tolerance", "recipe")
     return Recipe(
         name=name,
@@ -155,6 +178,7 @@ def parse(data: dict[str, Any], sha256: str = "") -> Recipe:
         components=components,
         overlap=overlap,
         duplicates=_policy(data.get("duplicates", "drop"), "duplicates"),
+        composition=dict(composition),
         raw=data,
         sha256=sha256,
     )
@@ -185,3 +209,33 @@ def check_sources(recipe: Recipe, known: dict[str, set[str]]) -> Recipe:
             raise RecipeError(f"recipe {recipe.name}: source {c.source!r} writes {sorted(known[c.source])}, "
                               f"not {c.table!r}")
     return recipe
+
+
+def resolve_expected(recipe: Recipe, tables_root: Path) -> Recipe:
+    """Components with `expected = "source"` get the count their source's ingest report derived
+    (`expected_records` in its conversations marker); a source not ingested yet is a clear error."""
+    resolved = []
+    for c in recipe.components:
+        if c.expected_from_source:
+            marker = Path(tables_root) / c.source / Path(c.table).with_suffix(".json")
+            try:
+                expected = json.loads(marker.read_bytes())["details"]["expected_records"]
+            except (FileNotFoundError, KeyError, ValueError) as e:
+                raise RecipeError(f"recipe {recipe.name}: component {c.name!r} expects what {c.source!r} reports, "
+                                  f"but {marker} has no expected_records (ingest {c.source} first)") from e
+            c = dataclasses.replace(c, expected=int(expected))
+        resolved.append(c)
+    return dataclasses.replace(recipe, components=tuple(resolved))
+
+
+def seed_deviation(recipe: Recipe, records: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Per `[seed_composition]` group: the seed's count, what the recipe expects, what the mixture
+    holds (`records`: component name -> records), and the deviations from the seed."""
+    out = {}
+    for group, count in recipe.composition.items():
+        members = [c for c in recipe.components if c.seed_group == group]
+        expected = sum(c.expected or 0 for c in members)
+        held = sum(records.get(c.name, 0) for c in members)
+        out[group] = {"seed": count, "expected": expected, "records": held,
+                      "expected_minus_seed": expected - count, "records_minus_seed": held - count}
+    return out

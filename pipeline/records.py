@@ -2,7 +2,10 @@
 
 Rules, each a named rejection reason: turns alternate human/gpt starting with human; no empty turn;
 an image sample has exactly one `<image>` token at the start of the first human turn; a text-only
-sample has none; the image exists under the data root."""
+sample has none; the image exists under the data root.
+
+`llava_masking_reason` is the training-hygiene rule on top: records whose labels LLaVA-1.5's masking
+would zero out, or whose text the tokenizer would turn into control tokens."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,28 +13,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 IMAGE_TOKEN = "<image>"
+LLAVA_MASKING = "llava_masking"
+# Text the LLaMA/llava-hf tokenizer turns into control ids: `</s>` also ends a round in LLaVA's label
+# masking, `<unk>` is LLaVA's padding id (dropped from the attention and the length count), `<s>` a
+# BOS inside the text, `<pad>` llava-hf's padding id.
+CONTROL_TEXTS = ("</s>", "<s>", "<unk>", "<pad>")
+# vicuna_v1 puts " ASSISTANT: " between a question and its answer; LLaVA finds the answer by splitting
+# each round at it, so it must occur exactly there.
+ANSWER_SEPARATOR = " ASSISTANT: "
 
 
 @dataclass(frozen=True)
 class Rejection:
     reason: str
     detail: str = ""
-
-
-def move_image_token_first(conversations: list[dict[str, Any]]) -> bool:
-    """LLaVA's loader strips `<image>` from the first human turn and puts it back at the start.
-
-    Some upstream records (part of the 665K) carry it at the end; we apply the same rule once at
-    ingest so the stored record already matches the contract. Returns True if the record changed."""
-    first = conversations[0] if conversations else None
-    if not first or not isinstance(first.get("value"), str):
-        return False
-    value = first["value"]
-    if value.count(IMAGE_TOKEN) != 1 or value.startswith(IMAGE_TOKEN + "\n"):
-        return False
-    rest = value.replace(IMAGE_TOKEN, "").strip()
-    first["value"] = f"{IMAGE_TOKEN}\n{rest}"
-    return True
 
 
 def image_first(turns: list[dict[str, str]]) -> list[dict[str, str]] | Rejection:
@@ -41,6 +36,31 @@ def image_first(turns: list[dict[str, str]]) -> list[dict[str, str]] | Rejection
         return Rejection("empty_turn", "turn 0 is empty")
     turns[0]["value"] = f"{IMAGE_TOKEN}\n{turns[0]['value']}"
     return turns
+
+
+def llava_first_turn(value: str) -> str:
+    """LLaVA's `preprocess_multimodal` on a turn holding `<image>`: the token moved to the front on a
+    line of its own, the rest stripped (`"<image>What?  "` -> `"<image>\\nWhat?"`)."""
+    if IMAGE_TOKEN not in value:
+        return value
+    return (IMAGE_TOKEN + "\n" + value.replace(IMAGE_TOKEN, "").strip()).strip()
+
+
+def llava_masking_reason(conversations: list[dict[str, Any]]) -> str | None:
+    """Why LLaVA-1.5's `preprocess_v1` would zero this record's labels or supervise the wrong text, or
+    None. For records that pass `check_record`. A round is `USER: q ASSISTANT: a</s>`: LLaVA splits the
+    prompt into rounds at every `</s>` and each round at every `" ASSISTANT: "`, and zeroes all labels
+    when the pieces do not add up; a `" ASSISTANT:"` ending the question moves the split into it."""
+    for i, turn in enumerate(conversations):
+        value = turn["value"]
+        for text in CONTROL_TEXTS:
+            if text in value:
+                return f"turn {i} contains {text}"
+        # Human turns are checked as LLaVA renders them: " q ASSISTANT: " must hold the separator once, last.
+        rendered = f" {llava_first_turn(value)} ASSISTANT:" if i % 2 == 0 else value
+        if ANSWER_SEPARATOR in rendered:
+            return f"turn {i}: {ANSWER_SEPARATOR!r} would split the round"
+    return None
 
 
 def check_record(image: str | None, conversations: Any,

@@ -27,8 +27,8 @@ from PIL import Image
 from evaluation.benchmarks import region_text
 from evaluation.rendered import HELDOUT_SEED
 from evaluation.sources import SPATIAL_RELATION_EVAL, SPATIALRGPT_BENCH
-from pipeline.sources.hub_parquet import HUB
-from sample.hub import _write_repo as write_repo  # the one hub-repo writer of the sample
+from pipeline.sources.hub_files import HUB
+from sample.hub import write_repo
 from sample.media import mirror_file
 from spatialqa_gen.accuracy import truth_facts
 from spatialqa_gen.facts import clock_hour, measure
@@ -168,11 +168,14 @@ def spatial_relation_eval_files(seed: int = 1, scenes: int = 2) -> dict[str, byt
 def write_benchmark_samples(root: Path, seed: int = 0) -> dict[str, Path]:
     """Both benchmarks in the mirror `root` at their hub paths (`<root>/huggingface.co/datasets/<repo>/`),
     with the tree-API listings an HTTP mirror serves, so the benchmark sources ingest them through the
-    same code as the real hub. Returns each source's repo folder."""
+    same code as the real hub. Only what the sources read goes there (SpatialRGPT-Bench's `data/`: the
+    JSON form, a root-level file whose tree listing would collide with the folders' in a mirror folder,
+    is read by the tests from `spatialrgpt_bench_files`). Returns each source's repo folder."""
     readme = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: {split}\n    path: {glob}\n---\n" \
              "Sample of {repo} (rendered held-out scenes in its shape; see sample/benchmarks.py).\n"
     folders = {}
-    for source, files in ((SPATIALRGPT_BENCH, spatialrgpt_bench_files(seed)),
+    srgpt = {path: data for path, data in spatialrgpt_bench_files(seed).items() if path.startswith("data/")}
+    for source, files in ((SPATIALRGPT_BENCH, srgpt),
                           (SPATIAL_RELATION_EVAL, spatial_relation_eval_files(seed + 1))):
         split, glob = next(iter(source.splits.items()))
         write_repo(root, source.repo_id, source.revision, files,

@@ -18,10 +18,11 @@ from PIL import Image
 from pipeline.atomic import write_bytes
 from sample.benchmarks import write_benchmark_samples
 from sample.hub import write_hub_samples
+from sample.published import REFERENCE_IMAGES, write_published_samples
 from sample.media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
 from pipeline.sources.coco_annotations import ARCHIVE as COCO_ANNOTATIONS, MEMBER as COCO_INSTANCES
 from pipeline.sources.llava_665k import ANNOTATIONS as LLAVA_665K
-from pipeline.sources.ocr_vqa import DATASET_JSON_URL
+from pipeline.sources.ocr_vqa import MIRROR_DATASET_JSON
 from pipeline.sources.registry import COCO, GQA, TEXTVQA, VG
 
 ZIP_TIME = (2017, 1, 1, 0, 0, 0)
@@ -35,15 +36,25 @@ BAD_INPUTS = {
     "coco/train2017/000000000034.jpg": "quarantined: truncated",
     "gqa/images/2354787.jpg": "reencoded (PNG content named .jpg)",
     "gqa/../../escape.jpg": "quarantined: unsafe_path",
-    "textvqa/train_images/0a0bc91825468c45.jpg": "reencoded (GIF content named .jpg)",
+    "textvqa/train_images/0a0bc91825468c45.jpg": "reencoded (GIF content named .jpg, under train_val_images/)",
     "vg/VG_100K/10.jpg": "quarantined: empty",
     "vg/VG_100K_2/2.jpg": "quarantined: not_an_image",
+    "ocr_vqa/images/0000000002.jpg": "reencoded (PNG, URL ends .png)",
     "ocr_vqa/images/0000000003.jpg": "reencoded (PNG content, URL ends .jpg)",
-    "ocr_vqa/images/0000000004.jpg": "reencoded (real GIF)",
+    "ocr_vqa/images/0000000004.jpg": "reencoded (GIF, URL ends .gif)",
     "ocr_vqa/images/0000000005.jpg": "quarantined: download_failed (dead URL)",
     "ocr_vqa/images/0000000006.jpg": "quarantined: download_failed (dead URL)",
-    "ocr_vqa/images/0000000007.jpg": "quarantined: too_small (1x1 placeholder GIF)",
+    "ocr_vqa/images/0000000007.jpg": "quarantined: too_small (1x1 placeholder GIF, URL ends .gif)",
+    "ocr_vqa/images/452255260.jpg": "copied (9-digit book id)",
+    "ocr_vqa/images/080442957X.jpg": "copied (X-suffixed book id)",
 }
+# OCR-VQA books in dataset.json that the 665K sample does not reference: not fetched by default.
+OCR_UNREFERENCED = ("0000000010",)
+# The covers archive (mirror-only location, for the archive route): `ocr_vqa/images/<id>.jpg` for the
+# referenced books except these, which the archive lacks.
+OCR_ARCHIVE = "ocr_vqa/covers.zip"
+OCR_ARCHIVE_LACKS = ("0000000003",)
+TEXTVQA_PREFIX = "train_val_images/"  # the sample's TextVQA zip wraps train_images/ in one more folder
 
 
 def _jpeg(rng: random.Random, grey: bool = False) -> bytes:
@@ -99,8 +110,8 @@ def _gqa(root: Path, rng: random.Random) -> list[str]:
 
 def _textvqa(root: Path, rng: random.Random) -> list[str]:
     names = ["train_images/0a0bc91825468c45.jpg"] + [f"train_images/{rng.getrandbits(64):016x}.jpg" for _ in range(6)]
-    members = {n: _jpeg(rng) for n in names}
-    members[names[0]] = _gif(rng)
+    members = {TEXTVQA_PREFIX + n: _jpeg(rng) for n in names}
+    members[TEXTVQA_PREFIX + names[0]] = _gif(rng)
     _write_zip(mirror_file(root, TEXTVQA.archives[0].url), members)
     return [f"textvqa/{n}" for n in names]
 
@@ -115,52 +126,96 @@ def _vg(root: Path, rng: random.Random) -> list[str]:
     return [f"vg/{n}" for n in list(part1) + list(part2) if n not in ("VG_100K/10.jpg", "VG_100K_2/2.jpg")]
 
 
+OCR_BOOKS = ("0000000001", "0000000002", "0000000003", "0000000004", "0000000005", "0000000006",
+             "0000000007", "452255260", "080442957X", "0000000010")
+
+
 def _ocr_vqa(root: Path, rng: random.Random) -> list[str]:
-    books, written = {}, []
-    for i in range(1, 11):
-        book = f"{i:010d}"
-        key = f"{rng.getrandbits(40):010x}"
-        url = f"{OCR_HOST}{key}.jpg"
+    """dataset.json (at the mirror's own location), covers behind Amazon-style URLs with .jpg, .png and
+    .gif suffixes, two dead URLs, a placeholder GIF, and the covers archive of the archive route (the
+    original covers, dead URLs included, as community archives hold them; one book missing)."""
+    books, written, archive = {}, [], {}
+    for i, book in enumerate(OCR_BOOKS, start=1):
+        suffix = {2: ".png", 4: ".gif", 7: ".gif"}.get(i, ".jpg")
+        url = f"{OCR_HOST}{rng.getrandbits(40):010x}{suffix}"
         books[book] = {"imageURL": url, "title": f"Sample Book {i}", "authorName": "A. Author",
                        "genre": "Reference", "split": 1 if i < 9 else 3,
                        "questions": ["Who wrote this book?", "What is the title of this book?",
                                      "What is the genre of this book?"],
                        "answers": ["A. Author", f"Sample Book {i}", "Reference"]}
+        data = {2: encode(photo("logo.png", (300, 450), rng), "PNG"), 3: encode(photo("logo.png", (300, 450), rng), "PNG"),
+                4: (files("skimage.data") / "no_time_for_that_tiny.gif").read_bytes()}.get(i) \
+            or encode(photo("page.png", (300, 450), rng))
+        if book not in OCR_UNREFERENCED and book not in OCR_ARCHIVE_LACKS:
+            archive[f"ocr_vqa/images/{book}{suffix}"] = data
         if i in (5, 6):
             continue  # dead URL: nothing served
-        data = {3: encode(photo("logo.png", (300, 450), rng), "PNG"),
-                4: (files("skimage.data") / "no_time_for_that_tiny.gif").read_bytes(),
-                7: encode(Image.new("P", (1, 1)), "GIF")}.get(i) or encode(photo("page.png", (300, 450), rng))
+        if i == 7:
+            data = encode(Image.new("P", (1, 1)), "GIF")  # what a dead image host answers today
         write_bytes(mirror_file(root, url), data)
-        if i != 7:
+        if i != 7 and book not in OCR_UNREFERENCED:
             written.append(f"ocr_vqa/images/{book}.jpg")
-    write_bytes(mirror_file(root, DATASET_JSON_URL), json.dumps(books, indent=1).encode())
+    write_bytes(root / MIRROR_DATASET_JSON, json.dumps(books, indent=1).encode())
+    _write_zip(root / OCR_ARCHIVE, {**archive, "ocr_vqa/README.txt": b"covers the LLaVA-1.5 665K uses"})
     return written
 
 
+def _turns(*values: str) -> list[dict[str, str]]:
+    """Alternating turns, human first."""
+    return [{"from": ("human", "gpt")[i % 2], "value": v} for i, v in enumerate(values)]
+
+
+# 665K sample records that need one of LLaVA's repairs (kept) or break what LLaVA can train on
+# (rejected), by id -> the outcome the pipeline must produce.
+LLAVA_CASES = {
+    "token-at-end": "kept: image_token_normalized",
+    "two-tokens": "kept: image_token_normalized (LLaVA keeps one)",
+    "leading-gpt": "kept: leading_gpt_turn_dropped",
+    "unanswered-last": "kept: unanswered_last_turn_dropped",
+    "token-in-later-turn": "kept: image_token_moved_to_first_turn",
+    "malformed": "rejected: turns_not_alternating",
+    "tokens-in-two-turns": "rejected: image_token",
+    "empty-turn": "rejected: empty_turn",
+    "eos-in-answer": "rejected: llava_masking (a literal </s> in the answer)",
+    "role-marker": "rejected: llava_masking (' ASSISTANT: ' inside a turn)",
+    "missing-image": "rejected: image_unavailable_upstream",
+    "dead-cover": "rejected: image_unavailable_upstream",
+    "placeholder-cover": "rejected: image_unavailable_upstream",
+    "gone-image": "rejected: image_missing",
+}
+
+
 def _llava_665k(root: Path, images: list[str], rng: random.Random) -> None:
-    """A 665K-shaped file: records over every sample image, text-only records, and the bad cases."""
+    """A 665K-shaped file: records over every sample image, text-only records, and `LLAVA_CASES`."""
     records = []
     for i, image in enumerate(images):
-        turns = [{"from": "human", "value": "<image>\nWhat is shown in this picture?"},
-                 {"from": "gpt", "value": f"A sample photograph number {i}."},
-                 {"from": "human", "value": "Describe it in one word."},
-                 {"from": "gpt", "value": "Photograph."}]
-        records.append({"id": Path(image).stem, "image": image, "conversations": turns})
-    records[1]["conversations"][0]["value"] = "What is in the image?\n<image>"  # token at the end: fixed
+        records.append({"id": Path(image).stem, "image": image, "conversations": _turns(
+            "<image>\nWhat is shown in this picture?", f"A sample photograph number {i}.",
+            "Describe it in one word.", "Photograph.")})
     for i in range(3):
-        records.append({"id": f"text-{i}", "conversations": [
-            {"from": "human", "value": f"Give me a word that rhymes with cat ({i})."},
-            {"from": "gpt", "value": "Hat."}]})
-    records.append({"id": "missing-image", "image": "ocr_vqa/images/0000000005.jpg", "conversations": [
-        {"from": "human", "value": "<image>\nWho wrote this book?"}, {"from": "gpt", "value": "A. Author"}]})
-    records.append({"id": "malformed", "image": images[0], "conversations": [
-        {"from": "gpt", "value": "<image>\nI speak first."}, {"from": "human", "value": "That is wrong."}]})
-    records.append({"id": "empty-turn", "image": images[2], "conversations": [
-        {"from": "human", "value": "<image>\nAnything?"}, {"from": "gpt", "value": "  "}]})
-    records.append({"id": "two-tokens", "image": images[3], "conversations": [
-        {"from": "human", "value": "<image>\n<image>\nCompare."}, {"from": "gpt", "value": "Same."}]})
-    records.append(dict(records[4]))  # a repeated upstream id: kept, renamed
+        records.append({"id": f"text-{i}", "conversations": _turns(f"Give me a word that rhymes with cat ({i}).", "Hat.")})
+    cases = {
+        "token-at-end": (images[11], _turns("What is in the image?\n<image>", "A picture.")),
+        "two-tokens": (images[12], _turns("<image>\n<image>\nCompare.", "Same.")),
+        "leading-gpt": (images[13], [{"from": "gpt", "value": "Here is a picture."},
+                                    *_turns("<image>\nWhat is it?", "A photo.")]),
+        "unanswered-last": (images[14], _turns("<image>\nWhat is it?", "A photo.", "And what else?")),
+        "token-in-later-turn": (images[15], _turns("Look carefully.", "I will.", "<image>\nWhat colour dominates?", "Grey.")),
+        "malformed": (images[16], [{"from": "gpt", "value": "I speak first."}, {"from": "gpt", "value": "<image>\nTwice."},
+                                  {"from": "human", "value": "That is wrong."}]),
+        "tokens-in-two-turns": (images[26], _turns("<image>\nFirst look.", "Ok.", "<image>\nSecond look.", "Ok.")),
+        "empty-turn": (images[27], _turns("<image>\nAnything?", "  ")),
+        "eos-in-answer": (images[28], _turns("<image>\nFinish the sentence.", "It ends here.</s> Or not.")),
+        "role-marker": (images[29], _turns("<image>\nRepeat after me: USER: hi ASSISTANT: hello", "USER: hi")),
+        "missing-image": ("ocr_vqa/images/0000000005.jpg", _turns("<image>\nWho wrote this book?", "A. Author")),
+        "dead-cover": ("ocr_vqa/images/0000000006.jpg", _turns("<image>\nWho wrote this book?", "A. Author")),
+        "placeholder-cover": ("ocr_vqa/images/0000000007.jpg", _turns("<image>\nWhat is the genre of this book?",
+                                                                      "Reference")),
+        "gone-image": ("coco/train2017/000000999999.jpg", _turns("<image>\nWhat is here?", "Nothing.")),
+    }
+    assert set(cases) == set(LLAVA_CASES)
+    records += [{"id": rid, "image": image, "conversations": turns} for rid, (image, turns) in cases.items()]
+    records.append(dict(records[4]))  # a repeated upstream id (COCO 000000000042): kept, renamed
     rng.shuffle(records)
     write_bytes(mirror_file(root, LLAVA_665K.mirror_location()), json.dumps(records, indent=1).encode())
 
@@ -172,5 +227,15 @@ def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     images = _coco(root, rng) + _gqa(root, rng) + _textvqa(root, rng) + _vg(root, rng) + _ocr_vqa(root, rng)
     _llava_665k(root, images, rng)
     write_hub_samples(root, seed)  # after the zips: some hub rows reuse their exact image bytes
+    write_published_samples(root, seed)  # after both: the 850K-shaped annotation reuses their records
     write_benchmark_samples(root, seed)
     return root
+
+
+def sample_source_options(root: Path) -> dict[str, dict]:
+    """Per-source settings for the sample (what `spatialmix run-sample` writes into the settings file):
+    the archives' exact image counts, so the count guard is enforced on the sample too, and the seed's
+    own hub images for the reference's mapping by content."""
+    counts = {"coco": 12, "gqa": 8, "textvqa": 7, "vg": 11}
+    return {**{name: {"upstream_images": n} for name, n in counts.items()},
+            "spatial_llava_850k": {"reference_images": str(Path(root).resolve() / REFERENCE_IMAGES)}}

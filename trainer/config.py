@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.atomic import write_text
+from trainer.profiles import DEFAULT_PROFILE, PROFILES, get_profile
 
 VICUNA = "lmsys/vicuna-7b-v1.5"
 CLIP_336 = "openai/clip-vit-large-patch14-336"
@@ -43,6 +44,11 @@ class TrainConfig:
     save_steps: int = 500
     save_total_limit: int = 1
     seed: int = 42
+    profile: str = field(default=DEFAULT_PROFILE, metadata={
+        "help": f"{' | '.join(PROFILES)}: LLaVA-1.5's exact recipe, or its named improvements (docs/trainer.md)"})
+
+    def __post_init__(self) -> None:
+        get_profile(self.profile)  # a clear error now, not hours later
 
     def gradient_accumulation(self, world_size: int) -> int:
         """global = per-device x accumulation x world; refuse a split that would silently change it."""
@@ -71,7 +77,9 @@ def preset_config(preset: str, mixture: str, image_folder: str, output_dir: str,
 
 
 def zero3_config() -> dict[str, Any]:
-    """LLaVA-1.5's zero3.json: 'auto' values are filled by the HF Trainer from TrainingArguments, so
+    """LLaVA-1.5's scripts/zero3.json, but for `train_batch_size` (see below) and `gradient_clipping`,
+    which is "auto" here: the HF Trainer fills it from `max_grad_norm`, 0 (no clipping, DeepSpeed's
+    default and so LLaVA's) under the llava15 profile. 'auto' values come from TrainingArguments, so
     batch sizes, precision and optimizer settings have one source. Gathering 16-bit weights on save
     makes every checkpoint a plain `from_pretrained` folder."""
     return {

@@ -1,8 +1,9 @@
 """The mixture as a torch Dataset: LLaVA JSON (a list of {id, image?, conversations}) or its Parquet twin.
 
-Records are checked with the project's record contract when the dataset opens; images are decoded
-lazily in __getitem__. A sample that fails there (undecodable image, too long) is counted, logged and
-replaced by the next good sample, so one bad file never stops a multi-day run."""
+Records are checked with the project's record contract and LLaVA masking rule when the dataset
+opens (a mixture built elsewhere gets the same hygiene); images are decoded lazily in __getitem__. A
+sample that fails there (undecodable image, too long, LLaVA's tokenization mismatch) is counted,
+logged and replaced by the next good sample, so one bad file never stops a multi-day run."""
 from __future__ import annotations
 
 import json
@@ -18,14 +19,13 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset
 
-from pipeline.records import check_record
-from trainer.conversation import IGNORE_INDEX, TooLong, tokenize
+from pipeline.records import LLAVA_MASKING, Rejection, check_record, llava_masking_reason
+from trainer import distributed
+from trainer.conversation import IGNORE_INDEX, TokenizationMismatch, TooLong, tokenize
 from trainer.images import load_pixels
+from trainer.profiles import DEFAULT_PROFILE
 
 _log = logging.getLogger("spatialmix.trainer")
-
-# LLaVA's length heuristic for grouping: words in the text plus the image's share, no tokenizing.
-_TOKENS_PER_WORD = 1.5
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -55,7 +55,7 @@ class BadSamples:
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             line = orjson.dumps({"id": record_id, "reason": reason, "detail": detail}) + b"\n"
-            with open(self.folder / f"rank{os.environ.get('RANK', '0')}-pid{os.getpid()}.jsonl", "ab") as f:
+            with open(self.folder / f"rank{distributed.rank()}-pid{os.getpid()}.jsonl", "ab") as f:
                 f.write(line)
 
 
@@ -73,15 +73,15 @@ def read_bad_samples(folder: Path) -> Counter:
 class MixtureDataset(Dataset):
     def __init__(self, path: Path, image_folder: Path, tokenizer: Any, image_processor: Any,
                  image_token_id: int, num_image_tokens: int, max_length: int = 2048,
-                 bad_samples: BadSamples | None = None) -> None:
+                 bad_samples: BadSamples | None = None, profile: str = DEFAULT_PROFILE) -> None:
         self.image_folder = image_folder
         self.tokenizer, self.image_processor = tokenizer, image_processor
         self.image_token_id, self.num_image_tokens = image_token_id, num_image_tokens
-        self.max_length = max_length
+        self.max_length, self.profile = max_length, profile
         self.bad = bad_samples or BadSamples()
         self.records: list[dict[str, Any]] = []
         for record in read_records(path):
-            rejection = check_record(record.get("image"), record.get("conversations"))
+            rejection = _rejection(record)
             if rejection:
                 self.bad.add(str(record.get("id")), rejection.reason, rejection.detail)
             else:
@@ -96,10 +96,10 @@ class MixtureDataset(Dataset):
     def has_image(self, index: int) -> bool:
         return bool(self.records[index].get("image"))
 
-    def length_estimate(self, index: int) -> int:
-        record = self.records[index]
-        words = sum(len(turn["value"].split()) for turn in record["conversations"])
-        return int(words * _TOKENS_PER_WORD) + (self.num_image_tokens if record.get("image") else 0)
+    def modality_length(self, index: int) -> int:
+        """LLaVA's `modality_lengths`: the words of all turns, negative for a text-only sample."""
+        words = sum(len(turn["value"].split()) for turn in self.records[index]["conversations"])
+        return words if self.has_image(index) else -words
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         for offset in range(len(self.records)):
@@ -110,6 +110,7 @@ class MixtureDataset(Dataset):
                 return self._sample(self.records[i])
             except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three for bad files
                 reason = ("too_long" if isinstance(exc, TooLong) else
+                          "tokenization_mismatch" if isinstance(exc, TokenizationMismatch) else
                           "image_missing" if isinstance(exc, FileNotFoundError) else "image_unreadable")
                 self._failed.add(i)
                 self.bad.add(str(self.records[i].get("id")), reason, str(exc))
@@ -117,7 +118,7 @@ class MixtureDataset(Dataset):
 
     def _sample(self, record: dict[str, Any]) -> dict[str, Any]:
         tokens = tokenize(record["conversations"], self.tokenizer, self.image_token_id,
-                          self.num_image_tokens if record.get("image") else 0, self.max_length)
+                          self.num_image_tokens if record.get("image") else 0, self.max_length, self.profile)
         if tokens.truncated:
             _log.info("sample %s truncated to %d tokens", record.get("id"), self.max_length)
         sample: dict[str, Any] = {"input_ids": torch.tensor(tokens.input_ids),
@@ -125,6 +126,14 @@ class MixtureDataset(Dataset):
         if record.get("image"):
             sample["pixel_values"] = load_pixels(self.image_folder / record["image"], self.image_processor)
         return sample
+
+
+def _rejection(record: dict[str, Any]) -> Rejection | None:
+    conversations = record.get("conversations")
+    rejection = check_record(record.get("image"), conversations)
+    if rejection is None and (reason := llava_masking_reason(conversations)) is not None:
+        rejection = Rejection(LLAVA_MASKING, reason)
+    return rejection
 
 
 @dataclass(frozen=True)

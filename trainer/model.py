@@ -17,7 +17,7 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, CLIPImageProcesso
                           LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor)
 from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
 
-from trainer.conversation import IMAGE_TOKEN
+from pipeline.records import IMAGE_TOKEN
 from trainer.tiny import tiny_image_processor, tiny_text_config, tiny_tokenizer, tiny_vision_config
 
 PAD_TOKEN = "<pad>"
@@ -149,14 +149,21 @@ class Stage2Model:
     def image_processor(self) -> Any:
         return self.processor.image_processor
 
+    @property
+    def base_vocab_size(self) -> int:
+        """The LLM's own vocabulary (32000 for Vicuna): the rows LLaVA-1.5's model has, without the
+        tokens llava-hf adds (`<image>`, `<pad>`) and the padding to a multiple of 64."""
+        return self.tokenizer.vocab_size
+
 
 def load_for_training(path: str | Path, dtype: torch.dtype, weights: str | Path | None = None) -> Stage2Model:
     """Load a llava-hf checkpoint with the vision tower frozen (stage 2 trains projector + LLM).
 
     Call after the TrainingArguments exist: with a ZeRO-3 config they switch from_pretrained to
     partitioned initialisation, so no rank ever holds the full model. `weights`: a Trainer
-    checkpoint to take the weights from (it holds no image processor)."""
-    processor = LlavaProcessor.from_pretrained(path)
+    checkpoint to take the weights from (it holds no image processor). The image processor is the
+    PIL backend, LLaVA-1.5's pixels (trainer/images.py)."""
+    processor = LlavaProcessor.from_pretrained(path, backend="pil")
     tokenizer = processor.tokenizer
     add_llava_tokens(tokenizer)
     model = LlavaForConditionalGeneration.from_pretrained(weights or path, dtype=dtype)

@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from typing import Any, Callable, Iterator
 
 from transformers import TrainerCallback
 
+from trainer import distributed
+
 _log = logging.getLogger("spatialmix.trainer")
 
 
 def is_rank_zero() -> bool:
-    return os.environ.get("RANK", "0") == "0"
+    return distributed.rank() == 0
 
 
 @contextlib.contextmanager
 def open_reporter() -> Iterator["Reporter"]:
-    """A Reporter bound to Dagster Pipes on rank 0 of a Pipes-launched process, else log-only."""
+    """A Reporter bound to Dagster Pipes on rank 0 of a Pipes-launched process, else log-only.
+    Open it after `distributed.join_process_group()`, so every rank knows whether it is rank 0."""
     from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
     if is_rank_zero() and PipesEnvVarParamsLoader().is_dagster_pipes_process():
@@ -72,7 +74,7 @@ class ProgressCallback(TrainerCallback):
         if not logs or "loss" not in logs:
             return
         tokens = self.tokens_seen()  # collective: every rank runs on_log for the same steps
-        if not is_rank_zero():  # the launcher's RANK: the Trainer's own view can miss ranks on CPU
+        if not is_rank_zero():  # torch.distributed's rank: the Trainer's own view can miss ranks on CPU
             return
         loss = float(logs["loss"])
         self.loss_curve.append((state.global_step, loss))

@@ -1,9 +1,14 @@
-"""Batches of one modality and similar length.
+"""LLaVA-1.5's `group_by_modality_length` sampler (llava/train/llava_trainer.py), re-implemented.
 
-Every run of `per_device_batch * world_size` consecutive indices (one micro-step on every rank, as
-accelerate shards batches round-robin) holds a single modality. Under ZeRO-3 this is required, not
-just faster: a rank that skipped the vision tower while another ran it would issue different
-parameter all-gathers and hang. Each modality is padded with repeats to whole micro-steps."""
+Per modality, a random permutation is cut into mega-batches of one global step (per-device batch x
+world size x accumulation), each sorted longest first and dealt into per-device batches of even total
+length (`split_to_even_chunks`). The single-modality mega-batches are shuffled; the two leftover ones
+(one per modality) are merged, index-sorted, into the last mixed one. A micro-step may therefore mix
+images and text across ranks; the trainer runs the vision tower on every rank regardless.
+
+Lengths follow LLaVA's `modality_lengths`: the words of all turns, negative for text-only samples.
+LLaVA draws from the global torch RNG; here one generator seeded with seed + epoch makes the three
+draws (image permutation, text permutation, mega-batch order) in LLaVA's order."""
 from __future__ import annotations
 
 from typing import Iterator, Sequence
@@ -12,36 +17,71 @@ import torch
 from torch.utils.data import Sampler
 
 
-class ModalityLengthGroupedSampler(Sampler[int]):
-    def __init__(self, lengths: Sequence[int], has_image: Sequence[bool], per_device_batch: int,
-                 world_size: int, seed: int = 0, megabatch_steps: int = 8) -> None:
-        self.lengths, self.has_image = list(lengths), list(has_image)
-        self.step_size = per_device_batch * world_size
-        self.per_device_batch = per_device_batch
-        self.megabatch = self.step_size * megabatch_steps
+def split_to_even_chunks(indices: list[int], lengths: Sequence[int], num_chunks: int) -> list[list[int]]:
+    """Deal `indices` (longest first) into `num_chunks` equal-size chunks, each to the shortest so far;
+    round-robin when they do not divide evenly."""
+    if len(indices) % num_chunks:
+        return [indices[i::num_chunks] for i in range(num_chunks)]
+    per_chunk = len(indices) // num_chunks
+    chunks: list[list[int]] = [[] for _ in range(num_chunks)]
+    totals: list[float] = [0] * num_chunks
+    for index in indices:
+        shortest = totals.index(min(totals))
+        chunks[shortest].append(index)
+        totals[shortest] += lengths[index]
+        if len(chunks[shortest]) == per_chunk:
+            totals[shortest] = float("inf")
+    return chunks
+
+
+def length_grouped_indices(lengths: Sequence[int], batch_size: int, num_chunks: int,
+                           generator: torch.Generator) -> list[int]:
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    step = batch_size * num_chunks
+    out: list[int] = []
+    for start in range(0, len(lengths), step):
+        megabatch = sorted(order[start:start + step], key=lambda i: lengths[i], reverse=True)
+        for chunk in split_to_even_chunks(megabatch, lengths, num_chunks):
+            out.extend(chunk)
+    return out
+
+
+def modality_length_grouped_indices(lengths: Sequence[int], batch_size: int, num_chunks: int,
+                                    generator: torch.Generator) -> list[int]:
+    if any(length == 0 for length in lengths):
+        raise ValueError("a sample has no words: LLaVA's sampler needs a non-zero length per sample")
+    if all(length > 0 for length in lengths) or all(length < 0 for length in lengths):
+        return length_grouped_indices(lengths, batch_size, num_chunks, generator)
+    image = [i for i, length in enumerate(lengths) if length > 0]
+    text = [i for i, length in enumerate(lengths) if length < 0]
+    step = batch_size * num_chunks
+    megabatches: list[list[list[int]]] = []
+    for pool in (image, text):
+        grouped = length_grouped_indices([abs(lengths[i]) for i in pool], batch_size, num_chunks, generator)
+        shuffled = [pool[i] for i in grouped]
+        megabatches.append([shuffled[k:k + step] for k in range(0, len(shuffled), step)])
+    (*image_full, image_last), (*text_full, text_last) = megabatches
+    full = image_full + text_full
+    ordered = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()]
+    leftover = sorted(image_last + text_last)
+    return [i for megabatch in [*ordered, leftover] for i in megabatch]
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """`num_chunks` is LLaVA's `world_size * gradient_accumulation_steps`: one chunk per micro-batch
+    of the global step."""
+
+    def __init__(self, lengths: Sequence[int], per_device_batch: int, num_chunks: int, seed: int = 0) -> None:
+        self.lengths = list(lengths)
+        self.per_device_batch, self.num_chunks = per_device_batch, num_chunks
         self.seed, self.epoch = seed, 0
-        groups = [sum(self.has_image), len(self.has_image) - sum(self.has_image)]
-        self._len = sum(-(-n // self.step_size) * self.step_size for n in groups if n)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self._len
+        return len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        steps: list[list[int]] = []
-        for modality in (True, False):
-            pool = [i for i, img in enumerate(self.has_image) if img == modality]
-            if not pool:
-                continue
-            order = [pool[j] for j in torch.randperm(len(pool), generator=g).tolist()]
-            shortfall = -len(order) % self.step_size
-            order += [order[j] for j in torch.randint(len(order), (shortfall,), generator=g).tolist()]
-            for start in range(0, len(order), self.megabatch):
-                # Sort within a megabatch only, so lengths group without fixing the global order.
-                chunk = sorted(order[start:start + self.megabatch], key=lambda i: -self.lengths[i])
-                steps.extend(chunk[k:k + self.step_size] for k in range(0, len(chunk), self.step_size))
-        for k in torch.randperm(len(steps), generator=g).tolist():
-            yield from steps[k]
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(modality_length_grouped_indices(self.lengths, self.per_device_batch, self.num_chunks, generator))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import string
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerFast
+from transformers import CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, PreTrainedTokenizerFast
 
 from trainer.conversation import ROLES, SYSTEM
 
@@ -27,8 +27,10 @@ def tiny_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
     """A Llama-shaped BPE tokenizer (<unk>=0, <s>=1, </s>=2, SentencePiece-style '▁' spaces, BOS added)."""
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([])
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    # "always": text after a special token starts a word, as with a legacy LLaMA tokenizer. LLaVA's
+    # round arithmetic then adds up; its non-legacy correction (one token) is LLaMA-specific.
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"],
                                   initial_alphabet=list(string.printable), show_progress=False)
     tok.train_from_iterator(_CORPUS, trainer=trainer)
@@ -37,8 +39,8 @@ def tiny_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
                                    unk_token="<unk>", model_max_length=2048, padding_side="right")
 
 
-def tiny_image_processor() -> CLIPImageProcessor:
-    return CLIPImageProcessor(size={"shortest_edge": IMAGE_SIZE},
+def tiny_image_processor() -> CLIPImageProcessorPil:
+    return CLIPImageProcessorPil(size={"shortest_edge": IMAGE_SIZE},
                               crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
 
 

@@ -17,31 +17,50 @@ from typing import Any, Callable
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import is_torch_tf32_available
 
 from pipeline.atomic import write_text
+from trainer import distributed
 from trainer.config import TrainConfig, parse_args, write_zero3_config
 from trainer.data import BadSamples, Collator, MixtureDataset, read_bad_samples
+from trainer.loss import blank_image_term, causal_lm_loss
 from trainer.model import assemble, build_tiny, load_for_training
+from trainer.profiles import Profile, get_profile
 from trainer.reporting import ProgressCallback, Reporter, is_rank_zero, open_reporter
-from trainer.sampler import ModalityLengthGroupedSampler
+from trainer.sampler import LengthGroupedSampler
 
 _log = logging.getLogger("spatialmix.trainer")
 _WAIT_FOR_INIT_S = 4 * 3600
 
 
 class Stage2Trainer(Trainer):
-    """Adds the modality/length sampler and a non-padding token count (for tokens/s per GPU).
+    """The HF Trainer with LLaVA-1.5's sampler, the profile's loss, the vision tower on every
+    micro-step, and a non-padding token count (for tokens/s per GPU).
 
     Tokens are counted here rather than with `include_num_input_tokens_seen`, whose per-step gather
     of a 0-d tensor fails on the gloo backend (CPU runs); this sums once per log line instead."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, profile: Profile, base_vocab_size: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.profile, self.base_vocab_size = profile, base_vocab_size
+        # The Trainer divides an unscaled (per-micro-batch) mean by the accumulation steps itself.
+        self.loss_is_scaled_for_ga = profile.global_token_mean
         self._local_tokens = torch.zeros(1, dtype=torch.int64, device=self.args.device)
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
         self._local_tokens += inputs["attention_mask"].sum()
-        return super().compute_loss(model, inputs, *args, **kwargs)
+        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        vocab = None if self.profile.padded_vocab_softmax else self.base_vocab_size
+        if self.profile.global_token_mean and num_items_in_batch is not None:
+            # The global batch's token count; x ranks undoes the gradient averaging across ranks.
+            loss = causal_lm_loss(outputs.logits, inputs["labels"], vocab, num_items_in_batch)
+            loss = loss * self.accelerator.num_processes
+        else:
+            loss = causal_lm_loss(outputs.logits, inputs["labels"], vocab)
+        if "pixel_values" not in inputs:
+            loss = loss + blank_image_term(self.accelerator.unwrap_model(model))
+        return (loss, outputs) if return_outputs else loss
 
     def tokens_seen(self) -> int:
         """All ranks' tokens since start; a collective, so every rank must call it together."""
@@ -50,16 +69,17 @@ class Stage2Trainer(Trainer):
             torch.distributed.all_reduce(total)
         return int(total.item())
 
-    def _get_train_sampler(self, train_dataset: Any = None) -> ModalityLengthGroupedSampler:
+    def _get_train_sampler(self, train_dataset: Any = None) -> LengthGroupedSampler:
         ds: MixtureDataset = train_dataset if train_dataset is not None else self.train_dataset
-        return ModalityLengthGroupedSampler(
-            [ds.length_estimate(i) for i in range(len(ds))], [ds.has_image(i) for i in range(len(ds))],
-            self.args.per_device_train_batch_size, self.args.world_size, seed=self.args.seed)
+        # LLaVA: mega-batches of one global step, one chunk per micro-batch of it.
+        return LengthGroupedSampler([ds.modality_length(i) for i in range(len(ds))],
+                                    self.args.per_device_train_batch_size,
+                                    self.args.world_size * self.args.gradient_accumulation_steps, seed=self.args.seed)
 
 
 def _once_per_node(dest: Path, build: Callable[[], Path]) -> Path:
     """Local rank 0 builds the starting checkpoint; the node's other ranks wait for its rename."""
-    if os.environ.get("LOCAL_RANK", "0") == "0":
+    if distributed.local_rank() == 0:
         return build()
     deadline = time.monotonic() + _WAIT_FOR_INIT_S
     while not (dest / "config.json").is_file():
@@ -82,14 +102,18 @@ def resolve_model(config: TrainConfig) -> Path:
 
 
 def training_arguments(config: TrainConfig, world_size: int, bf16: bool) -> TrainingArguments:
+    """LLaVA-1.5's finetune.sh settings from `config`; the profile sets clipping and the loss reduction."""
     out = Path(config.output_dir)
+    profile = get_profile(config.profile)
     deepspeed = str(write_zero3_config(out / "ds_zero3.json")) if config.zero3 else None
     return TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=config.per_device_batch,
         gradient_accumulation_steps=config.gradient_accumulation(world_size),
         learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_ratio, num_train_epochs=config.epochs, max_steps=config.max_steps,
-        weight_decay=config.weight_decay, bf16=bf16,
+        weight_decay=config.weight_decay, bf16=bf16, optim="adamw_torch",  # LLaVA's; v5 defaults to fused
+        max_grad_norm=profile.max_grad_norm, tf32=True if is_torch_tf32_available() else None,
+        average_tokens_across_devices=profile.global_token_mean,
         activation_checkpointing=config.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False}, deepspeed=deepspeed,
         logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
@@ -99,25 +123,17 @@ def training_arguments(config: TrainConfig, world_size: int, bf16: bool) -> Trai
         seed=config.seed, disable_tqdm=True)
 
 
-def _barrier() -> None:
-    """torch.distributed directly: on CPU, accelerate 1.15 does not register the deepspeed
-    launcher's ranks (its backend detection needs a GPU), so its wait_for_everyone is a no-op there
-    while DeepSpeed's process group is live."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-
-
 def _publish_final(trainer: Trainer, stage2: Any, out: Path) -> Path:
     """Every rank joins save_model (ZeRO-3 gathers the 16-bit weights); rank 0 renames."""
     partial, final = out / ".final.partial", out / "final"
     if is_rank_zero():
         shutil.rmtree(partial, ignore_errors=True)
-    _barrier()
+    distributed.barrier()
     # Non-writer ranks also list the folder inside save_pretrained (ZeRO-3 gather), so it must
     # exist on every node, not only on rank 0's.
     partial.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(partial))
-    _barrier()
+    distributed.barrier()
     if is_rank_zero():
         stage2.processor.save_pretrained(partial)
         shutil.rmtree(final, ignore_errors=True)
@@ -126,7 +142,8 @@ def _publish_final(trainer: Trainer, stage2: Any, out: Path) -> Path:
 
 
 def run(config: TrainConfig, reporter: Reporter, callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed.join_process_group()
+    world_size = distributed.world_size()
     out = Path(config.output_dir)
     finished = out / "train_metrics.json"
     if (out / "final").is_dir() and finished.is_file():
@@ -152,15 +169,17 @@ def run(config: TrainConfig, reporter: Reporter, callbacks: list[TrainerCallback
                                weights=last if last and not config.zero3 else None)
     dataset = MixtureDataset(Path(config.mixture), Path(config.image_folder), stage2.tokenizer,
                              stage2.image_processor, stage2.model.config.image_token_id,
-                             stage2.num_image_tokens, config.max_length)
+                             stage2.num_image_tokens, config.max_length, profile=config.profile)
     rejected_at_open = dict(dataset.bad.counts)
     dataset.bad = BadSamples(out / "bad_samples")
     reporter.info(f"{len(dataset)} samples ({sum(map(dataset.has_image, range(len(dataset))))} with image), "
                   f"rejected {rejected_at_open}; world {world_size}, per-device {config.per_device_batch}, "
-                  f"accumulation {args.gradient_accumulation_steps}, global batch {config.global_batch}")
+                  f"accumulation {args.gradient_accumulation_steps}, global batch {config.global_batch}, "
+                  f"profile {config.profile}")
     trainer = Stage2Trainer(model=stage2.model, args=args, train_dataset=dataset,
                             data_collator=Collator(stage2.tokenizer.pad_token_id),
-                            processing_class=stage2.tokenizer)
+                            processing_class=stage2.tokenizer, profile=get_profile(config.profile),
+                            base_vocab_size=stage2.base_vocab_size)
     progress = ProgressCallback(reporter, world_size, trainer.tokens_seen)
     for callback in [progress, *(callbacks or [])]:
         if hasattr(callback, "bind_token_counter"):  # e.g. the GPU check's step timer
@@ -182,6 +201,7 @@ def run(config: TrainConfig, reporter: Reporter, callbacks: list[TrainerCallback
         "train_runtime_s": runtime, "tokens_seen": tokens,
         "tokens_per_second_per_gpu": tokens / runtime / world_size if runtime else None,
         "samples": len(dataset), "world_size": world_size, "global_batch": config.global_batch,
+        "profile": config.profile,
         "gradient_accumulation": args.gradient_accumulation_steps, "bad_samples": bad,
         "checkpoint": str(final.resolve()),
     }
@@ -195,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stdout)
     config = parse_args(argv)
+    distributed.join_process_group()  # before the reporter: only rank 0 may open Dagster Pipes
     with open_reporter() as reporter:
         run(config, reporter)
     return 0

@@ -1,17 +1,20 @@
-"""The record contract of `pipeline/records.py`, vectorised in polars, and the image-existence check."""
+"""The record contract of `pipeline/records.py` and its LLaVA masking rule, vectorised in polars, and
+the image-existence check."""
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from pipeline.records import IMAGE_TOKEN, exists_under
+from pipeline.records import ANSWER_SEPARATOR, CONTROL_TEXTS, IMAGE_TOKEN, LLAVA_MASKING, exists_under
 
 # Python's str.strip() treats the ASCII separators \x1c-\x1f as whitespace; regex \s does not.
 BLANK_PATTERN = r"^[\s\x1c-\x1f]*$"
+_STRIP_PATTERN = r"^[\s\x1c-\x1f]+|[\s\x1c-\x1f]+$"
 # A plain relative path (no empty, "." or ".." component) can be checked by listing its folder.
 _PLAIN_PATH = r"^(?:[^/]+/)*[^/]+$"
 _DOT_PART = r"(?:^|/)\.{1,2}(?:/|$)"
@@ -70,12 +73,16 @@ def contract_violations(df: pl.DataFrame, image_ok: pl.Series | None) -> pl.Data
 
 
 def missing_images(violations: pl.DataFrame, images: pl.Series, image_ok: pl.Series | None) -> pl.DataFrame:
-    """Add the image-existence rule to `record_violations`. It is the last rule a record with an image
-    can break (the rule after it is for text-only records), so it applies exactly where no other did;
-    kept separate so the engine can list the image folders while the other rules run."""
+    """Add the image-existence rule to `record_violations`. It is the last contract rule a record with
+    an image can break (the rule after it is for text-only records), so it applies exactly where no
+    other contract rule did; kept separate so the engine can list the image folders while the other
+    rules run."""
     if image_ok is None:
         return violations
-    missing = (violations["reason"].is_null() & images.is_not_null() & (images != "") & ~image_ok).fill_null(False)
+    # The masking rule comes after the whole contract in `records` (check_record, then
+    # llava_masking_reason), so a missing image outranks it.
+    open_ = violations["reason"].is_null() | (violations["reason"] == LLAVA_MASKING)
+    missing = (open_ & images.is_not_null() & (images != "") & ~image_ok).fill_null(False)
     return violations.with_columns(
         reason=pl.when(pl.lit(missing)).then(pl.lit("image_missing")).otherwise("reason"),
         detail=pl.when(pl.lit(missing)).then(pl.lit(images)).otherwise("detail"))
@@ -94,8 +101,39 @@ def _in_slices(check: Any, df: pl.DataFrame, pool: ThreadPoolExecutor, slices: i
     return pl.concat(done) if done else check(df)
 
 
+def _llava_masking_detail() -> pl.Expr:
+    """Per record, `records.llava_masking_reason` (null when none), for records that pass the contract."""
+    value = pl.element().struct.field("value")
+    turn = pl.int_range(pl.len())
+    # llava_first_turn: "<image>\n" + the rest stripped; just "<image>" when nothing else is left
+    rest = value.str.replace_all(IMAGE_TOKEN, "", literal=True).str.replace_all(_STRIP_PATTERN, "")
+    asked = (pl.when(~value.str.contains(IMAGE_TOKEN, literal=True)).then(value)
+             .when(rest == "").then(pl.lit(IMAGE_TOKEN))
+             .otherwise(pl.concat_str([pl.lit(IMAGE_TOKEN + "\n"), rest])))
+    rendered = pl.when(turn % 2 == 0).then(pl.concat_str([pl.lit(" "), asked, pl.lit(" ASSISTANT:")])).otherwise(value)
+    detail = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
+    for text in CONTROL_TEXTS:
+        detail = detail.when(value.str.contains(text, literal=True)).then(pl.format("turn {} contains " + text, turn))
+    detail = detail.when(rendered.str.contains(ANSWER_SEPARATOR, literal=True)).then(
+        pl.format("turn {}: " + repr(ANSWER_SEPARATOR) + " would split the round", turn))
+    return pl.col("conversations").list.eval(detail.otherwise(None)).list.drop_nulls().list.first()
+
+
+# A record can break the masking rule only if some turn holds a control text or "ASSISTANT:" (the
+# separator's own "ASSISTANT:" has to come from the text); the exact rule then runs on those few.
+_SUSPECT = "|".join(re.escape(t) for t in (*CONTROL_TEXTS, ANSWER_SEPARATOR.strip()))
+
+
+def _llava_masking_details(conversations: pl.Series) -> pl.Series:
+    rows = pl.DataFrame({"conversations": conversations}).with_row_index("_i")
+    suspects = rows.filter(pl.col("conversations").list.eval(
+        pl.element().struct.field("value").str.contains(_SUSPECT)).list.any().fill_null(False))
+    details = suspects.select("_i", _masking=_llava_masking_detail())
+    return rows.select("_i").join(details, on="_i", how="left", maintain_order="left")["_masking"]
+
+
 def record_violations(df: pl.DataFrame) -> pl.DataFrame:
-    """`contract_violations` without the image-existence rule."""
+    """`contract_violations` without the image-existence rule: the contract, then the masking rule."""
     conv = pl.col("conversations")
     speaker = pl.element().struct.field("from")
     value = pl.element().struct.field("value")
@@ -119,6 +157,7 @@ def record_violations(df: pl.DataFrame) -> pl.DataFrame:
         _code=pl.col("_codes").list.get(pl.col("_bad").cast(pl.Int64), null_on_oob=True).fill_null(0),
         _tokens=conv.list.eval(value.str.count_matches(IMAGE_TOKEN, literal=True)).list.sum(),
         _speaker=conv.list.get(pl.col("_bad").cast(pl.Int64), null_on_oob=True).struct.field("from"),
+        _masking=_llava_masking_details(df["conversations"]),
     )
     bad_turn = pl.col("_bad").cast(pl.String)
     tokens = pl.col("_tokens").cast(pl.String)
@@ -140,6 +179,8 @@ def record_violations(df: pl.DataFrame) -> pl.DataFrame:
             detail=pl.format("{} <image> tokens; need one at the start of turn 0", tokens)))
         .when(~has_image & (pl.col("_tokens") > 0)).then(pl.struct(
             reason=pl.lit("image_token"), detail=pl.format("text-only sample has {} <image> tokens", tokens)))
+        .when(pl.col("_masking").is_not_null()).then(pl.struct(
+            reason=pl.lit(LLAVA_MASKING), detail=pl.col("_masking")))
         .otherwise(pl.lit(None, dtype=pl.Struct({"reason": pl.String, "detail": pl.String})))
     )
     return frame.select(reason_detail.alias("_rd")).unnest("_rd")

@@ -19,7 +19,7 @@ from pipeline.mixture.fingerprint import input_list, mixture_step, overlap_table
 from pipeline.mixture.read import MixtureError, _image_column, component_path, read_component
 from pipeline.mixture.contract import _in_slices, existing_images, missing_images, record_violations
 from pipeline.progress import Log, default_log
-from pipeline.recipe import Component, Recipe
+from pipeline.recipe import Component, Recipe, resolve_expected, seed_deviation
 from pipeline.step import Step
 
 
@@ -135,6 +135,7 @@ def build(recipe: Recipe, layout: Layout, out_dir: Path | None = None, *, check_
     (for benchmarks of the merge alone; the manifest records it). Reruns over unchanged inputs
     return the existing manifest with `skipped=True` unless `force`."""
     out = Path(out_dir) if out_dir else layout.mixture_dir(recipe.name)
+    recipe = resolve_expected(recipe, layout.tables_root)  # `expected = "source"`: from the source's report
     overlap = overlap_table(recipe, layout, log)
     step = mixture_step(recipe, layout, out, check_images, overlap)
     if not force and (done := step.current()) is not None:
@@ -225,6 +226,7 @@ def _build(recipe: Recipe, layout: Layout, out: Path, step: Step, overlap: Path 
             "records": order.height,
             "content_hash": json_out["sha256"],
             "components": [_component_counts(c, recipe, counts, sampled_out[c.name]) for c in recipe.components],
+            "seed_composition": seed_deviation(recipe, counts["records"]),
             "rejections": by_reason,
             "duplicates": {"policy": recipe.duplicates, "found": dups.height},
             "overlap": {"policy": recipe.overlap.policy, "sources": list(recipe.overlap.sources),

@@ -18,6 +18,11 @@ from ..progress import Log, default_log
 from ..step import report_dict
 
 
+class SourceError(ValueError):
+    """An upstream that cannot be ingested as it is (wrong archive layout, an unknown pin, an incomplete
+    file set): the message says what was found and what was expected; nothing has been written."""
+
+
 @dataclass(frozen=True)
 class IngestContext:
     layout: Layout

@@ -114,7 +114,7 @@ def ingest_shard(ds: "HubDataset", layout: Layout, split: str, index: int, repo_
     def batches() -> Iterator[tuple[list, tuple]]:
         """Per record batch: the records awaiting their image, and the normalization job for them."""
         row = 0
-        for batch in iter_batches(local, [ds.image_column, ds.text_column], BATCH_ROWS):
+        for batch in iter_batches(local, [ds.image_column, ds.text_column, *ds.extra_columns], BATCH_ROWS):
             pending, jobs = [], []
             for record in batch:
                 source_id = f"{repo_path}:{row}"
@@ -123,6 +123,7 @@ def ingest_shard(ds: "HubDataset", layout: Layout, split: str, index: int, repo_
                 row += 1
                 turns = ds.convert(record)
                 images = record.get(ds.image_column) or []
+                images = [images] if isinstance(images, dict) else images  # an `Image` column, not a list
                 if not isinstance(turns, list):
                     state.reject(source_id, turns.reason, turns.detail)
                 elif not images:
@@ -194,7 +195,7 @@ def ingest(ds: "HubDataset", layout: Layout, workers: int = 1, log: Log = defaul
         report.details["by_split"][split] = {"rows": split_rows,
                                              "records": pq.read_metadata(outputs["conversations"]).num_rows,
                                              "rejected": pq.read_metadata(outputs["rejections"]).num_rows,
-                                             "upstream_rows": ds.expected_rows[split]}
+                                             "upstream_rows": ds.expected_rows.get(split)}
     report.seconds = time.monotonic() - t0
     return report
 

@@ -1,11 +1,14 @@
 """Parquet datasets on the Hugging Face hub: which files make a split, fetching them, streaming their rows.
 
 A hub dataset's split is a glob over repo files (the README's `configs: data_files`, e.g.
-`vqav2/train-*`). The file list is resolved once, at the pinned revision, and locked in the cache
-(`<cache>/<source>/files.json`) so every later step and re-run sees exactly the same shards and
-therefore the same image names. Files are listed
-- on the hub: `HfApi.list_repo_files` at the revision (a branch is resolved to its commit first);
-- in a local mirror folder (or file://): by globbing the repo folder, shaped like the hub repo;
+`vqav2/train-*`). The file list is resolved once, at the source's revision (a branch resolved to its
+commit, a pin verified to exist: `hub.resolve_revision`), validated (`hub_files.validate_split`:
+every `-NNNNN-of-NNNNN` index exactly once, byte-identical copies dropped and counted) and locked in
+the cache (`<cache>/<source>/files.json`) so every later step and re-run sees exactly the same shards
+and therefore the same image names. After the download the set is validated again with every file's
+sha256 (from the fetch sidecars), before any row is read. Files are listed
+- on the hub: `HfApi.list_repo_tree` at the commit (with sizes and LFS sha256);
+- in a local mirror folder (or file://): by walking the repo folder, shaped like the hub repo;
 - in an HTTP mirror: from the hub's tree API answer mirrored at
   `<mirror>/huggingface.co/api/datasets/<repo>/tree/<revision>/<folder>` (an HTTP server cannot glob).
 Rows are read in record batches, so memory is bounded by one Parquet row group plus one batch,
@@ -14,82 +17,60 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow.parquet as pq
 
 from ..atomic import write_text
-from ..fetch import FetchResult, fetch, mirror_url
+from ..digests import file_identity
+from ..fetch import FetchResult
 from ..layout import Layout
 from ..progress import Log, default_log
+from .hub import resolve_revision
+from .hub_files import Entry, list_hub, list_mirror, local_sha, log_dropped, mirror_root, validate_split
 
 if TYPE_CHECKING:
     from .hub_source import HubDataset
 
-HUB = "https://huggingface.co"
 READ_BUFFER = 1 << 20  # buffered (not pre-buffered) column reads: pages stream instead of whole chunks
 
 
 
 @dataclass(frozen=True)
 class Locked:
-    """The resolved file list of a source: commit ("mirror" when served by a mirror) and files per split."""
+    """The resolved file list of a source: commit ("mirror" when served by a mirror), files per split,
+    and per split the byte-identical duplicate files left out."""
 
     commit: str
     files: dict[str, list[str]]
+    dropped: dict[str, list[str]] = field(default_factory=dict)
 
     def local(self, layout: Layout, source: str, split: str) -> list[Path]:
         return [layout.cache(source) / PurePosixPath(f).name for f in self.files[split]]
 
 
-def _list_hub(ds: "HubDataset", log: Log) -> tuple[str, list[str]]:
-    from huggingface_hub import HfApi  # imported late: HF_* env is read at import
-
-    api = HfApi()
-    commit = ds.revision
-    if len(commit) != 40:
-        commit = api.repo_info(ds.repo_id, repo_type="dataset", revision=ds.revision).sha
-        log(f"{ds.repo_id}@{ds.revision} resolved to commit {commit}")
-    return commit, api.list_repo_files(ds.repo_id, repo_type="dataset", revision=commit)
-
-
-def tree_api_url(repo_id: str, revision: str, folder: str) -> str:
-    """The hub's tree listing of one folder (a JSON list of {type, path, size, ...})."""
-    return f"{HUB}/api/datasets/{repo_id}/tree/{urllib.parse.quote(revision, safe='')}/{folder}"
-
-
-def _list_mirror(ds: "HubDataset", mirror: str, cache: Path) -> list[str]:
-    repo_url = mirror_url(f"{HUB}/datasets/{ds.repo_id}", mirror)
-    if repo_url.startswith("file://"):
-        root = Path(urllib.parse.unquote(urllib.parse.urlsplit(repo_url).path))
-        if not root.is_dir():
-            raise FileNotFoundError(f"{ds.name}: mirror has no folder for {ds.repo_id}: {root}")
-        return [p.relative_to(root).as_posix() for p in root.rglob("*.parquet")]
-    names: list[str] = []
-    for folder in sorted({ds.folder_of(s) for s in ds.splits}):
-        listing = cache / f"tree-{folder.replace('/', '_')}.json"
-        url = tree_api_url(ds.repo_id, ds.revision, folder)
-        fetch(mirror_url(url, mirror), listing, identity=url)
-        names += [e["path"] for e in json.loads(listing.read_bytes()) if e.get("type") == "file"]
-    return names
-
-
 def resolve_files(ds: "HubDataset", mirror: str | None, cache: Path, log: Log = default_log) -> Locked:
-    """The files of every split at the pinned revision, sorted (shard order = file order)."""
+    """The validated files of every split at the source's revision, in shard order."""
     if mirror:
-        commit, names = "mirror", _list_mirror(ds, mirror, cache)
+        commit = "mirror"
+        entries = list_mirror(ds.repo_id, ds.revision, sorted({ds.folder_of(s) for s in ds.splits}), mirror, cache)
+        root = mirror_root(ds.repo_id, mirror)
+        sha = local_sha(root) if root else (lambda e: None)
     else:
-        commit, names = _list_hub(ds, log)
-    files = {split: sorted(n for n in names if fnmatch.fnmatchcase(n, glob) and n.endswith(".parquet"))
-             for split, glob in ds.splits.items()}
-    empty = [s for s, f in files.items() if not f]
-    if empty:
-        raise FileNotFoundError(f"{ds.name}: no parquet files for split(s) {empty} in {ds.repo_id} "
-                                f"({'mirror ' + mirror if mirror else 'revision ' + commit})")
-    return Locked(commit, files)
+        commit = resolve_revision(ds.repo_id, ds.revision, log=log)
+        entries, sha = [e for f in sorted({ds.folder_of(s) for s in ds.splits}) for e in list_hub(ds.repo_id, commit, f)], \
+            (lambda e: None)
+    files, dropped = {}, {}
+    for split, glob in ds.splits.items():
+        matched = [e for e in entries if fnmatch.fnmatchcase(e.path, glob) and e.path.endswith(".parquet")]
+        if not matched:
+            raise FileNotFoundError(f"{ds.name}: no parquet files for split {split!r} ({glob}) in {ds.repo_id} "
+                                    f"({'mirror ' + mirror if mirror else 'commit ' + commit})")
+        files[split], dropped[split] = validate_split(ds.name, split, matched, sha)
+        log_dropped(ds.name, dropped[split], log)
+    return Locked(commit, files, dropped)
 
 
 def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
@@ -97,7 +78,16 @@ def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
     if not path.exists():
         raise FileNotFoundError(f"{ds.name}: not downloaded yet ({path} missing)")
     data = json.loads(path.read_bytes())
-    return Locked(data["commit"], data["files"])
+    return Locked(data["commit"], data["files"], data.get("dropped", {}))
+
+
+def _revalidate(ds: "HubDataset", lock: Locked, layout: Layout) -> None:
+    """The downloaded set once more, every file with its sha256, before any row is read."""
+    for split in ds.splits:
+        local = lock.local(layout, ds.name, split)
+        entries = [Entry(name, p.stat().st_size, file_identity(p).split(":", 1)[1])
+                   for name, p in zip(lock.files[split], local)]
+        validate_split(ds.name, split, entries)
 
 
 def download(ds: "HubDataset", layout: Layout, mirror: str | None,
@@ -113,19 +103,21 @@ def download(ds: "HubDataset", layout: Layout, mirror: str | None,
     if ds.lock_path(layout).exists():
         stored = json.loads(ds.lock_path(layout).read_bytes())
         if stored.get("origin") == origin and set(stored["files"]) == set(ds.splits):
-            lock = Locked(stored["commit"], stored["files"])
+            lock = Locked(stored["commit"], stored["files"], stored.get("dropped", {}))
     fresh = lock is None
     if lock is None:
         lock = resolve_files(ds, mirror, cache, log)
-    revision = ds.revision if mirror else lock.commit  # a mirror serves one snapshot, named by its path
-    results = [ds.file(name, revision).fetch(cache, mirror, log)[0]
-               for split in ds.splits for name in lock.files[split]]
     basenames = [PurePosixPath(n).name for s in ds.splits for n in lock.files[s]]
     if len(set(basenames)) != len(basenames):
         raise ValueError(f"{ds.name}: two files of {ds.repo_id} share a name; the cache is flat")
-    if fresh:  # written once, after every file arrived: a re-run rewrites nothing
+    revision = ds.revision if mirror else lock.commit  # a mirror serves one snapshot, named by its path
+    results = [ds.file(name, revision).fetch(cache, mirror, log)[0]
+               for split in ds.splits for name in lock.files[split]]
+    _revalidate(ds, lock, layout)
+    if fresh:  # written once, after every file arrived and passed: a re-run rewrites nothing
         write_text(ds.lock_path(layout), json.dumps(
-            {"repo_id": ds.repo_id, "origin": origin, "commit": lock.commit, "files": lock.files}, indent=1))
+            {"repo_id": ds.repo_id, "origin": origin, "commit": lock.commit, "files": lock.files,
+             "dropped": lock.dropped}, indent=1))
     return lock, results
 
 

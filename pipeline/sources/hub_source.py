@@ -29,7 +29,8 @@ class HubDataset:
     text_column: str             # "texts" (the_cauldron) or "messages" (OpenSpaces)
     convert: Converter
     expected_rows: dict[str, int]  # upstream row counts per split, for reports
-    image_column: str = "images"
+    image_column: str = "images"  # a list of `datasets` Image structs, or one
+    extra_columns: tuple[str, ...] = ()  # other columns the converter reads (e.g. `answer` beside `question`)
     overlaps: str | None = None  # the source its records may repeat (the overlap report measures it)
     family: str = "hub"
     needs: tuple[str, ...] = ()

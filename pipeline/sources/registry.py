@@ -13,6 +13,8 @@ from .coco_annotations import ARCHIVE as COCO_ANNOTATIONS
 from .llava_665k import Llava665kSource
 from .ocr_vqa import OcrVqaSource
 from .openspaces import OPENSPACES
+from .reference_850k import Reference850kSource
+from .spatialqa_hub import SpatialQaHubSource
 from .remote import RemoteFile
 from .zip_images import ZipImageSource
 
@@ -25,11 +27,11 @@ GQA = ZipImageSource(
 TEXTVQA = ZipImageSource(
     "textvqa", (RemoteFile("https://dl.fbaipublicfiles.com/textvqa/images/train_val_images.zip",
                            size=7_072_297_970),),
-    folders=("train_images/",), shards=4, upstream_images=25_119)
+    folders=("train_images/",), strip_prefixes=("train_val_images/",), shards=4, upstream_images=25_119)
 VG = ZipImageSource(
     "vg", (RemoteFile("https://cs.stanford.edu/people/rak248/VG_100K_2/images.zip"),
            RemoteFile("https://cs.stanford.edu/people/rak248/VG_100K_2/images2.zip")),
-    folders=("VG_100K/", "VG_100K_2/"), shards=8, upstream_images=108_077)
+    folders=("VG_100K/", "VG_100K_2/"), shards=8, upstream_images=108_249)  # 64,346 + 43,903
 OCR_VQA = OcrVqaSource()
 IMAGE_SOURCES = (COCO, GQA, OCR_VQA, TEXTVQA, VG)
 
@@ -40,10 +42,17 @@ TEXTCAPS = cauldron_config("textcaps", 21_953, overlaps="llava_665k")
 CLEVR = cauldron_config("clevr", 70_000)
 VQAV2 = cauldron_config("vqav2", 82_772, overlaps="llava_665k")
 
-LLAVA_665K = Llava665kSource(needs=tuple(s.name for s in IMAGE_SOURCES))
+LLAVA_665K = Llava665kSource(IMAGE_SOURCES)
+
+# Spatial-LLaVA's own published artifacts: its 14K SpatialQA with images (kept apart from the
+# generator's `spatialqa/images/`), and its final mixture's annotation, reconciled against everything
+# the sources above write.
+SPATIALQA_HUB = SpatialQaHubSource()
+_WITH_IMAGES = (*IMAGE_SOURCES, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES, SPATIALQA_HUB)
+REFERENCE_850K = Reference850kSource(needs=tuple(s.name for s in _WITH_IMAGES))
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
-    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES,
+    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES, SPATIALQA_HUB, REFERENCE_850K,
     *BENCHMARK_SOURCES)}  # benchmarks write eval tables, no conversation tables: never in a mixture
 
 # Conversation tables produced outside the source registry (by the spatial QA generator), so that a

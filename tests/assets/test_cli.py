@@ -54,7 +54,7 @@ def test_run_sample_main_job_twice(tmp_path, dagster_home):
     assert "FAILED" not in summary
     playground = tmp_path / "playground"
     mixture = json.loads((playground / "mixtures" / "sample" / "sample.json").read_text())
-    assert len(mixture) == 82
+    assert len(mixture) == 90
     assert any((playground / "checkpoints" / "finetune").glob("*/final/config.json"))
     before = _outputs(playground)
 

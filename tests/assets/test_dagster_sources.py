@@ -52,7 +52,7 @@ def test_source_assets_materialize_with_checks(dagster_home, mirror_server, layo
                          selection=["llava_665k_conversations"])
     (event,) = res.get_asset_materialization_events()
     meta = event.materialization.metadata
-    assert meta["rows_read"].value == 50 and "image_missing" in meta["rejections"].value
+    assert meta["rows_read"].value == 59 and "image_missing" in meta["rejections"].value
     checks = {c.check_name: c.passed for c in res.get_asset_check_evaluations()}
     assert checks == {"records_valid": True, "rows_accounted": True}
     # the runs are in the instance, so `dagster dev` on the same DAGSTER_HOME shows them
@@ -100,3 +100,37 @@ def test_hub_token_never_reaches_logs_or_metadata(dagster_home, mirror_server, l
     records = instance.all_logs(res.run_id)
     assert records and not any(canary in str(r) for r in records)
     assert canary not in str(instance.get_run_by_id(res.run_id))
+
+
+def test_a_wrong_archive_layout_fails_the_asset_with_one_clear_message(dagster_home, tmp_path, layout, monkeypatch):
+    """Issue 11's guard as a user meets it: a clean dg.Failure naming what was found, nothing written."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from assets.graph import build_definitions
+    from assets.settings import Settings
+    from pipeline.sources import registry
+    from pipeline.sources.remote import RemoteFile
+    from pipeline.sources.zip_images import ZipImageSource
+
+    folder = tmp_path / "mirror" / "pics.example.org"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "pics.zip", "w") as zf:
+        for i in range(3):
+            buf = io.BytesIO()
+            Image.new("RGB", (32, 32), (i, 0, 0)).save(buf, "JPEG")
+            zf.writestr(f"images/{i}.jpg", buf.getvalue())  # not under the expected pics/
+    source = ZipImageSource("pics", (RemoteFile("https://pics.example.org/pics.zip"),), ("pics/",), 1, 3)
+    monkeypatch.setitem(registry.SOURCES, "pics", source)
+    defs = build_definitions(Settings(data_root=str(layout.data_root), mirror=str(tmp_path / "mirror"), workers=1))
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(asset_selection=[dg.AssetKey("pics_download")]).success
+    res = job.execute_in_process(asset_selection=[dg.AssetKey("pics_images")], partition_key="000",
+                                 raise_on_error=False)
+    [failure] = [e for e in res.all_events if e.is_step_failure]
+    message = failure.step_failure_data.user_failure_data.description
+    assert "none under pics/" in message and "found them under images/" in message
+    assert not (layout.data_root / "pics").exists()
+    assert not (layout.tables("pics") / "images" / "000.parquet").exists()

@@ -60,7 +60,7 @@ def test_definitions_wire_group_deps_and_checks() -> None:
     assert node.group_name == "mixture"
     assert {k.to_user_string() for k in node.parent_keys} == set(mixture_module.conversation_assets())
     assert {k.name for k in node.check_keys} == {mixture_module.COUNTS_CHECK, mixture_module.IMAGES_CHECK,
-                                                 mixture_module.JSON_CHECK}
+                                                 mixture_module.JSON_CHECK, mixture_module.REFERENCE_CHECK}
 
 
 def test_materialize_reports_metadata_and_passing_checks(workspace: Workspace, tmp_path: Path) -> None:

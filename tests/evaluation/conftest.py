@@ -3,15 +3,19 @@ from pathlib import Path
 
 import pytest
 
-from sample.benchmarks import write_benchmark_samples
+from pipeline.atomic import write_bytes
+from sample.benchmarks import spatial_relation_eval_files, spatialrgpt_bench_files
 from trainer.model import build_tiny
 
 
 @pytest.fixture(scope="session")
 def bench_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The benchmarks' repo folders as the sample mirror holds them."""
-    repos = write_benchmark_samples(tmp_path_factory.mktemp("bench_mirror"))
-    return {"srgpt": repos["spatialrgpt_bench"], "sre": repos["spatial_relation_eval"]}
+    """Every file of the benchmarks' sample repos (the JSON form of SpatialRGPT-Bench included)."""
+    root = tmp_path_factory.mktemp("bench_samples")
+    for name, files in (("srgpt", spatialrgpt_bench_files()), ("sre", spatial_relation_eval_files())):
+        for path, data in files.items():
+            write_bytes(root / name / path, data)
+    return {"srgpt": root / "srgpt", "sre": root / "sre"}
 
 
 @pytest.fixture(scope="session")

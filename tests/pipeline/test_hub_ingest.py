@@ -15,8 +15,9 @@ from pipeline.sources.registry import SOURCES
 from pipeline.sources.openspaces import openspaces_turns
 from pipeline.checks import check_conversations, check_manifest_images
 from pipeline.sources.base import IngestReport
+from pipeline.sources.hub_source import HubDataset
 
-HUB_SOURCES = {name: s for name, s in SOURCES.items() if s.family == "hub"}
+HUB_SOURCES = {name: s for name, s in SOURCES.items() if isinstance(s, HubDataset)}  # the Parquet ones
 SAMPLE_ROWS = {"visualmrc": {"train": 3}, "textcaps": {"train": 3}, "clevr": {"train": 3},
                "vqav2": {"train": 7}, "openspaces": {"train": 6, "test": 3}}
 

@@ -63,7 +63,7 @@ def test_overlap_with_665k(dagster_home: Path, sample_mirror: Path, layout: Layo
         for shard in src.shard_keys:
             src.ingest(ctx, shard)
     SOURCES["llava_665k"].download(ctx)
-    llava_665k.build_conversations(layout, log=lambda m: None)
+    llava_665k.build_conversations(layout, (COCO, TEXTVQA), log=lambda m: None)
     workspace = Workspace(data_root=str(layout.data_root), mirror=mirror, workers=1)
     _materialize(workspace, ["vqav2_download", "vqav2_conversations", "textcaps_download", "textcaps_conversations"])
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pipeline.layout import Layout
-from sample.mirror import BAD_INPUTS
+from sample.mirror import BAD_INPUTS, LLAVA_CASES, OCR_UNREFERENCED, TEXTVQA_PREFIX
 from pipeline.sources import coco_annotations, llava_665k
 from pipeline.sources.base import IngestContext
 from pipeline.sources.registry import IMAGE_SOURCES, SOURCES
@@ -38,10 +38,11 @@ def manifest_rows(layout: Layout) -> list[dict]:
 
 
 def row_for(rows: list[dict], path: str) -> dict:
-    """The manifest row of a sample input named by its data-root path (zip member or OCR-VQA book id)."""
+    """The manifest row of a sample input named by its data-root path (zip member, with TextVQA's
+    alternative prefix, or OCR-VQA book id)."""
     source, member = path.split("/", 1)
     (row,) = [r for r in rows if r["source"] == source and (
-        r["original"].split(":", 1)[-1] == member or r["original"] == Path(member).stem)]
+        r["original"].split(":", 1)[-1] in (member, TEXTVQA_PREFIX + member) or r["original"] == Path(member).stem)]
     return row
 
 
@@ -107,27 +108,37 @@ def test_ocr_vqa_failure_list_and_resume(layout, mirror_server):
     assert sorted(f["book_id"] for f in failures) == ["0000000005", "0000000006"]
     assert all("404" in f["error"] for f in failures)
     covers = sorted(p.name for p in (layout.cache("ocr_vqa") / "covers").iterdir() if not p.name.endswith(".json"))
-    assert len(covers) == 8  # every live URL downloaded once, kept for resume
+    # every live URL the 665K references downloaded once (kept for resume), with its URL's suffix
+    assert covers == ["0000000001.jpg", "0000000002.png", "0000000003.jpg", "0000000004.gif", "0000000007.gif",
+                      "080442957X.jpg", "452255260.jpg"]
+    assert not any(c.startswith(OCR_UNREFERENCED) for c in covers)
 
 
 def test_665k_records_checked_against_images(ingested):
     layout, _ = ingested
-    report = llava_665k.build_conversations(layout, QUIET)
+    report = llava_665k.build_conversations(layout, IMAGE_SOURCES, QUIET)
     rejected = pq.read_table(layout.tables("llava_665k") / "rejections.parquet").to_pylist()
     reasons = {r["source_id"].split(":", 1)[1]: r["reason"] for r in rejected}
-    assert reasons == {"missing-image": "image_missing", "malformed": "turns_not_alternating",
-                       "empty-turn": "empty_turn", "two-tokens": "image_token"}
+    assert reasons == {k: v.split(": ")[1].split(" ")[0] for k, v in LLAVA_CASES.items() if v.startswith("rejected")}
     table = pq.read_table(report.tables["train"]).to_pylist()
+    kept = {r["id"] for r in table}
+    assert {k for k, v in LLAVA_CASES.items() if v.startswith("kept")} <= kept
     assert report.records == len(table) == report.rows_read - len(rejected)
-    assert report.details["text_only"] == 3 and report.details["image_token_moved_to_start"] == 1
-    assert report.details["renamed_duplicate_ids"] == 1
+    # each repair is its own metric (counted on every record it changed, kept or rejected later)
+    assert {k: report.details[k] for k in ("image_token_normalized", "leading_gpt_turn_dropped",
+                                           "unanswered_last_turn_dropped", "image_token_moved_to_first_turn")} == \
+        {"image_token_normalized": 2, "leading_gpt_turn_dropped": 2, "unanswered_last_turn_dropped": 1,
+         "image_token_moved_to_first_turn": 1}
+    assert report.details["text_only"] == 3 and report.details["renamed_duplicate_ids"] == 1
+    # the expectation is what the upstream served: the 3 records on dead or placeholder covers are not expected
+    assert report.details["expected_records"] == report.rows_read - 3
     assert len({r["id"] for r in table}) == len(table)
     for r in table:
         first = r["conversations"][0]["value"]
         assert (r["image"] is None) == ("<image>" not in first)
         if r["image"]:
             assert first.startswith("<image>\n") and (layout.data_root / r["image"]).is_file()
-    again = llava_665k.build_conversations(layout, QUIET)
+    again = llava_665k.build_conversations(layout, IMAGE_SOURCES, QUIET)
     assert again.reused and again.records == report.records
 
 
@@ -182,7 +193,7 @@ from pipeline.layout import Layout
 from pipeline.sources.remote import RemoteFile
 from pipeline.sources.base import IngestContext
 from pipeline.sources.zip_images import ZipImageSource
-src = ZipImageSource("pics", (RemoteFile("https://example.org/pics.zip"),), ("pics/",), 1, 0)
+src = ZipImageSource("pics", (RemoteFile("https://example.org/pics.zip"),), ("pics/",), 1, 400)
 src.ingest(IngestContext(Layout.at(sys.argv[1]), None, 1, lambda _: None), "000")
 """
 

@@ -1,4 +1,5 @@
-"""Prompt format, label mask, dataset rejections, collator and sampler of the trainer (CPU, no downloads)."""
+"""Prompt format, label mask, dataset rejections, collator and sampler of the trainer (CPU, no downloads).
+LLaVA parity on the real vocabulary and real photos is tests/trainer/test_parity.py."""
 from __future__ import annotations
 
 import io
@@ -13,11 +14,11 @@ from PIL import Image
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from trainer.conversation import IGNORE_INDEX, SYSTEM, TooLong, build_prompt, tokenize
+from tests.trainer import llava_reference as llava
+from trainer.conversation import IGNORE_INDEX, SYSTEM, TokenizationMismatch, TooLong, build_prompt, tokenize
 from trainer.data import Collator, MixtureDataset, read_bad_samples, read_records, BadSamples
-from trainer.images import pad_to_square
 from trainer.model import add_llava_tokens
-from trainer.sampler import ModalityLengthGroupedSampler
+from trainer.sampler import LengthGroupedSampler, split_to_even_chunks
 from trainer.tiny import tiny_image_processor, tiny_tokenizer
 
 MULTI_TURN = [
@@ -28,12 +29,12 @@ MULTI_TURN = [
 ]
 
 
-def word_tokenizer(words: list[str]) -> PreTrainedTokenizerFast:
+def word_tokenizer(words: list[str], prepend_scheme: str = "first") -> PreTrainedTokenizerFast:
     """One token per whitespace-separated word (SentencePiece-style '▁' marks), so every id is
     predictable by hand."""
     vocab = {t: i for i, t in enumerate(dict.fromkeys(["<unk>", "<s>", "</s>", *words]))}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=prepend_scheme)
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
     add_llava_tokens(fast)
@@ -45,9 +46,33 @@ def test_prompt_is_vicuna_v1() -> None:
     assert prompt.text == (f"{SYSTEM} USER: <image>\nWhat colour? ASSISTANT: Red.</s>"
                            "USER: Left or right? ASSISTANT: Left.</s>")
     assert [prompt.text[a:b] for a, b in prompt.answer_spans] == ["Red.</s>", "Left.</s>"]
+    # LLaVA's preprocess_multimodal on the first turn; answers as written.
+    odd = [{"from": "human", "value": "<image>What colour?  "}, {"from": "gpt", "value": " Red. "}]
+    assert build_prompt(odd, "</s>").text == f"{SYSTEM} USER: <image>\nWhat colour? ASSISTANT:  Red. </s>"
 
 
-def test_label_mask_matches_hand_computed_multi_turn() -> None:
+def test_llava15_label_mask_on_hand_computed_words() -> None:
+    """LLaVA's round arithmetic by hand: "<image>" splits the prompt, the piece after it starts with
+    the "▁" put before any text ("▁\\nWhat"); a round's question part, tokenized alone, ends in a "▁"
+    that the answer's first word absorbs in the prompt, hence LLaVA's "- 2"."""
+    system = ["▁" + w for w in SYSTEM.split()]
+    vocab = [*system, "▁USER:", "▁", "▁\nWhat", "▁colour?", "▁ASSISTANT:", "▁Red.", "</s>", "▁Left",
+             "▁or", "▁right?", "▁Left."]
+    tok = word_tokenizer(vocab, prepend_scheme="always")  # legacy: "▁USER:" after "</s>" as alone
+    image_id = tok.convert_tokens_to_ids("<image>")
+    out = tokenize(MULTI_TURN, tok, image_id, num_image_tokens=3, max_length=2048)
+    expected = ["<s>", *system, "▁USER:", "▁", "<image>", "<image>", "<image>", "▁\nWhat", "▁colour?",
+                "▁ASSISTANT:", "▁Red.", "</s>", "▁USER:", "▁Left", "▁or", "▁right?", "▁ASSISTANT:", "▁Left.", "</s>"]
+    assert tok.convert_ids_to_tokens(out.input_ids) == expected
+    supervised = [t for t, label in zip(tok.convert_ids_to_tokens(out.input_ids), out.labels) if label != IGNORE_INDEX]
+    assert supervised == ["▁Red.", "</s>", "▁Left.", "</s>"]
+    # A non-legacy tokenizer without LLaMA's one-token difference at "USER" after "</s>": the rounds
+    # do not add up, which LLaVA answers by masking everything; the trainer refuses the sample.
+    with pytest.raises(TokenizationMismatch):
+        tokenize(MULTI_TURN, word_tokenizer([*vocab, "USER:"], prepend_scheme="first"), image_id, 3, 2048)
+
+
+def test_one_pass_label_mask_matches_hand_computed_multi_turn() -> None:
     system = ["▁" + w for w in SYSTEM.split()]
     # The token sequence written out by hand: BOS, system, then the two rounds. After "</s>" the
     # next "USER:" carries no '▁' (no space in the prompt), as with the real Vicuna tokenizer.
@@ -57,7 +82,7 @@ def test_label_mask_matches_hand_computed_multi_turn() -> None:
     answer2 = ["▁Left.", "</s>"]
     tok = word_tokenizer(system + turn1 + answer1 + turn2 + answer2)
     image_id = tok.convert_tokens_to_ids("<image>")
-    out = tokenize(MULTI_TURN, tok, image_id, num_image_tokens=3, max_length=2048)
+    out = tokenize(MULTI_TURN, tok, image_id, num_image_tokens=3, max_length=2048, profile="improved")
 
     expected_tokens = ["<s>", *system, "▁USER:", "▁", "<image>", "<image>", "<image>", "\nWhat",
                        "▁colour?", "▁ASSISTANT:", "▁Red.", "</s>", "USER:", "▁Left", "▁or", "▁right?",
@@ -113,14 +138,6 @@ def test_max_length_counts_image_tokens() -> None:
         tokenize(MULTI_TURN, tok, image_id, num_image_tokens=576, max_length=600)
 
 
-def test_pad_to_square_uses_clip_mean_and_centres() -> None:
-    mean = (0.48145466, 0.4578275, 0.40821073)
-    image = pad_to_square(Image.new("RGB", (40, 20), (255, 0, 0)), mean)
-    assert image.size == (40, 40)
-    assert image.getpixel((0, 0)) == (123, 117, 104)
-    assert image.getpixel((20, 20)) == (255, 0, 0) and image.getpixel((20, 9)) == (123, 117, 104)
-
-
 def _jpeg(path: Path, size: tuple[int, int]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -140,6 +157,7 @@ def mixture(tmp_path: Path) -> Path:
         {"id": "truncated", "image": "coco/train2017/truncated.jpg", "conversations": MULTI_TURN},
         {"id": "missing", "image": "coco/train2017/none.jpg", "conversations": MULTI_TURN},
         {"id": "malformed", "conversations": [{"from": "gpt", "value": "answer first"}]},
+        {"id": "eos", "conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Done.</s>More"}]},
     ]
     (tmp_path / "mix.json").write_bytes(orjson.dumps(records))
     return tmp_path / "mix.json"
@@ -154,14 +172,30 @@ def _dataset(path: Path, bad: BadSamples | None = None) -> MixtureDataset:
 
 def test_dataset_reports_bad_samples_and_keeps_going(mixture: Path, tmp_path: Path) -> None:
     ds = _dataset(mixture, BadSamples(tmp_path / "bad"))
-    assert len(ds) == 4 and dict(ds.bad.counts) == {"turns_not_alternating": 1}
+    assert len(ds) == 4 and dict(ds.bad.counts) == {"turns_not_alternating": 1, "llava_masking": 1}
     sample = ds[0]
     assert sample["pixel_values"].shape == (3, 56, 56)
     assert (sample["input_ids"] == ds.image_token_id).sum() == 16
     assert "pixel_values" not in ds[1]
     # Indexes 2 (truncated JPEG) and 3 (missing file) fall through to the next good sample.
     assert torch.equal(ds[2]["input_ids"], ds[3]["input_ids"]) and torch.equal(ds[3]["input_ids"], sample["input_ids"])
-    assert read_bad_samples(tmp_path / "bad") == {"image_unreadable": 1, "image_missing": 1, "turns_not_alternating": 1}
+    assert read_bad_samples(tmp_path / "bad") == {"image_unreadable": 1, "image_missing": 1,
+                                                  "turns_not_alternating": 1, "llava_masking": 1}
+
+
+def test_dataset_skips_what_llava_would_mask_entirely(tmp_path: Path) -> None:
+    """A tokenizer whose rounds do not add up the way LLaVA corrects for (non-legacy, but "USER:" one
+    token either way): LLaVA would train the two-round record with no label; it is counted instead."""
+    system = ["▁" + w for w in SYSTEM.split()]
+    tok = word_tokenizer([*system, "▁USER:", "USER:", "▁Hi?", "▁ASSISTANT:", "▁Hello.", "▁Bye?", "▁Bye.", "▁"])
+    one = [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]
+    records = [{"id": "two", "conversations": [*one, {"from": "human", "value": "Bye?"}, {"from": "gpt", "value": "Bye."}]},
+               {"id": "one", "conversations": one}]
+    (tmp_path / "mix.json").write_bytes(orjson.dumps(records))
+    ds = MixtureDataset(tmp_path / "mix.json", tmp_path, tok, tiny_image_processor(),
+                        tok.convert_tokens_to_ids("<image>"), 16, 2048, BadSamples(tmp_path / "bad"))
+    assert torch.equal(ds[0]["input_ids"], ds[1]["input_ids"])  # the two-round record falls through
+    assert read_bad_samples(tmp_path / "bad") == {"tokenization_mismatch": 1}
 
 
 def test_parquet_twin_reads_same_records(mixture: Path, tmp_path: Path) -> None:
@@ -183,18 +217,31 @@ def test_collator_pads_and_stacks_only_images(mixture: Path) -> None:
     assert batch["pixel_values"].shape == (1, 3, 56, 56)
 
 
-def test_sampler_keeps_each_micro_step_one_modality() -> None:
-    has_image = [i % 3 != 0 for i in range(50)]  # 33 image, 17 text-only
-    lengths = [(i * 37) % 101 for i in range(50)]
-    sampler = ModalityLengthGroupedSampler(lengths, has_image, per_device_batch=2, world_size=3, seed=1,
-                                           megabatch_steps=2)
-    order = list(sampler)
-    assert len(order) == len(sampler) == 36 + 18  # each modality padded to whole steps of 6
-    assert set(order) == set(range(50))
-    steps = [order[k:k + 6] for k in range(0, len(order), 6)]
-    assert all(len({has_image[i] for i in step}) == 1 for step in steps)
-    # Within a megabatch, lengths are sorted, so each rank's batch spans a narrow range.
-    assert sum(max(lengths[i] for i in s) - min(lengths[i] for i in s) for s in steps) < \
-        sum(max(lengths) - min(lengths) for _ in steps) / 2
+def test_split_to_even_chunks_by_hand() -> None:
+    lengths = [9, 8, 7, 3, 2, 1]
+    assert split_to_even_chunks([0, 1, 2, 3, 4, 5], lengths, 2) == [[0, 3, 4], [1, 2, 5]]  # 14 and 16 words
+    assert split_to_even_chunks([0, 1, 2, 3, 4], lengths, 2) == [[0, 2, 4], [1, 3]]  # uneven: round-robin
+
+
+@pytest.mark.parametrize("n_image,n_text,per_device,chunks,seed", [
+    (33, 17, 2, 3, 1), (40, 0, 4, 2, 0), (0, 9, 2, 2, 5), (5, 3, 4, 4, 2), (100, 37, 3, 4, 7)])
+def test_sampler_is_llavas_modality_length_grouping(n_image: int, n_text: int, per_device: int, chunks: int,
+                                                    seed: int) -> None:
+    rng = torch.Generator().manual_seed(seed)
+    words = (torch.randint(1, 60, (n_image + n_text,), generator=rng)).tolist()
+    lengths = [w if i < n_image else -w for i, w in enumerate(words)]
+    order = torch.randperm(len(lengths), generator=rng).tolist()
+    lengths = [lengths[i] for i in order]  # modalities interleaved in the dataset
+    sampler = LengthGroupedSampler(lengths, per_device, chunks, seed=seed)
+    got = list(sampler)
+    assert got == llava.modality_length_grouped_indices(lengths, per_device, chunks, torch.Generator().manual_seed(seed))
+    assert sorted(got) == list(range(len(lengths))) and len(sampler) == len(lengths)
+    step = per_device * chunks
+    if n_image and n_text:  # one modality per global step, then both leftovers merged, index-sorted
+        n_full = (-(-n_image // step) - 1) + (-(-n_text // step) - 1)
+        assert all(len({lengths[i] > 0 for i in got[k * step:(k + 1) * step]}) == 1 for k in range(n_full))
+        assert got[n_full * step:] == sorted(got[n_full * step:])
     sampler.set_epoch(1)
-    assert list(sampler) != order
+    assert list(sampler) != got or len(got) <= step
+
+

@@ -3,6 +3,7 @@ embedded-sample smoke job, the saved model reloads, and model assembly maps the 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -121,3 +122,9 @@ def test_global_batch_is_kept_across_gpu_counts() -> None:
     ds = zero3_config()
     assert ds["zero_optimization"]["stage"] == 3
     assert ds["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
+
+
+def test_trainer_reads_no_environment_variable() -> None:
+    """Configuration comes in as arguments; rank and world size from torch.distributed."""
+    for module in (Path(__file__).resolve().parents[2] / "trainer").glob("*.py"):
+        assert not re.search(r"\benviron\b|getenv", module.read_text()), module.name

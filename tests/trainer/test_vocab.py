@@ -1,4 +1,5 @@
-"""The label mask on the real LLaMA/Vicuna-v1.5 SentencePiece vocabulary (32,000 tokens).
+"""The one-pass label mask (`improved` profile) on the real LLaMA/Vicuna-v1.5 SentencePiece vocabulary
+(32,000 tokens); the `llava15` profile is compared with LLaVA itself in test_parity.py.
 
 Catches LLaVA's "tokenization mismatch" class of bugs that a toy tokenizer cannot show: the dummy
 prefix, the space between "ASSISTANT:" and the answer (a token of its own before digits and CJK),
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from transformers import AutoTokenizer
 
+from pipeline.records import llava_first_turn
+from tests.trainer.llava_reference import transformers5_llama
 from trainer.conversation import IGNORE_INDEX, SYSTEM, tokenize
 from trainer.model import add_llava_tokens
 
@@ -59,7 +61,7 @@ def llama() -> Any:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)  # CI must not pass by skipping the one real-vocabulary check
         pytest.skip(reason)
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=VOCAB_FILE)
+    tokenizer = transformers5_llama(path, legacy=False)  # Vicuna v1.5's setting
     assert len(tokenizer) == 32000 and tokenizer.bos_token_id == 1 and tokenizer.eos_token_id == 2
     add_llava_tokens(tokenizer)  # as the trainer prepares every tokenizer
     return tokenizer
@@ -71,11 +73,11 @@ def vicuna_v1(conversations: list[dict[str, str]]) -> tuple[str, list[int]]:
     text, answer_prompt_ends = SYSTEM + " ", []
     for turn in conversations:
         if turn["from"] == "human":
-            text += f"USER: {turn['value']} "
+            text += f"USER: {llava_first_turn(turn['value'])} "
         else:
             text += "ASSISTANT:"
             answer_prompt_ends.append(len(text))
-            text += f" {turn['value'].strip()}</s>"
+            text += f" {turn['value']}</s>"
     return text, answer_prompt_ends
 
 
@@ -118,9 +120,9 @@ def test_labels_supervise_exactly_the_answers(llama: Any, conversations: list[di
     has_image = any("<image>" in t["value"] for t in conversations)
     n_image = NUM_IMAGE_TOKENS if has_image else 0
     image_id = llama.convert_tokens_to_ids("<image>")
-    out = tokenize(conversations, llama, image_id, n_image, max_length=4096)
+    out = tokenize(conversations, llama, image_id, n_image, max_length=4096, profile="improved")
     ids, labels = out.input_ids, out.labels
-    answers = [t["value"].strip() for t in conversations if t["from"] == "gpt"]
+    answers = [t["value"] for t in conversations if t["from"] == "gpt"]
     text, prompt_ends = vicuna_v1(conversations)
 
     # One BOS, first; the image expanded in place and never supervised.

@@ -11,7 +11,7 @@ from .settings import PROJECT_ROOT
 
 # Owners per area of the code base (Dagster shows them on every asset and can filter by them).
 OWNERS = {"sources": "team:data-engine", "mixture": "team:data-engine", "spatialqa": "team:spatialqa",
-          "training": "team:training"}
+          "training": "team:training", "evaluation": "team:training"}
 DATA_ROOT_TAG = "spatialmix/data_root"
 
 

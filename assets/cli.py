@@ -23,16 +23,21 @@ from .settings import (PROJECT_ROOT, Settings, SettingsError, instance_home, loa
 
 SAMPLE_SCENES = 24
 SAMPLE_RECIPE = "recipes/sample.toml"
+SAMPLE_BASELINE = "tiny-llava"
 
 
 def write_sample(root: Path) -> Path:
     """The whole embedded sample: upstream-shaped mirror plus the rendered scene pool that stands in
-    for the spatial generator's image pool (exact depth and masks; no model weights needed)."""
+    for the spatial generator's image pool (exact depth and masks; no model weights needed), and the
+    tiny random checkpoint the tiny finetune starts from (same seed), `evaluate`'s baseline there."""
     from sample.mirror import write_sample_mirror
     from spatialqa_gen.scene_pool import write_scene_pool
+    from trainer.config import TrainConfig
+    from trainer.model import build_tiny
 
     root = write_sample_mirror(root)
     write_scene_pool(root / "spatialqa_scenes", SAMPLE_SCENES, seed=0)
+    build_tiny(root / SAMPLE_BASELINE, seed=TrainConfig.seed)
     return root
 
 
@@ -129,7 +134,8 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, mirror=str(root), scene_pool=str(root / "spatialqa_scenes"),
                                    recipe=str(PROJECT_ROOT / SAMPLE_RECIPE), finetune_preset="tiny",
                                    launcher="python", workers=args.workers or settings.workers,
-                                   sources=settings.sources | sample_source_options(root))
+                                   sources=settings.sources | sample_source_options(root),
+                                   eval_baseline=str(root / SAMPLE_BASELINE))
     save_settings(home, settings)
     defs = build_definitions(settings)
     with MirrorServer(root) as server:

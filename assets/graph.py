@@ -4,6 +4,7 @@ from the settings it resolved, so both describe the same graph."""
 import dagster as dg
 
 from .catalog import with_code_references
+from .evaluation import evaluation_assets
 from .mixture import mixture_asset, reference_check
 from .mixture_checks import mixture_checks
 from .resources import Workspace
@@ -15,7 +16,8 @@ from .training import finetune, train, train_on_new_mixture
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    assets = [*source_assets(), spatialqa_asset(settings.spatialqa_shards), mixture_asset(), finetune]
+    assets = [*source_assets(), spatialqa_asset(settings.spatialqa_shards), mixture_asset(), finetune,
+              *evaluation_assets()]
     return dg.Definitions(
         assets=with_code_references(assets, settings.repository),
         asset_checks=[*source_checks(), *spatialqa_checks(settings.spatialqa_shards), *mixture_checks(),

@@ -26,6 +26,7 @@ class Workspace(ConfigurableResource):
     recipe: str = ""            # the mixture recipe file
     finetune_preset: str = "llava-1.5-7b"
     launcher: str = "deepspeed"
+    eval_baseline: str = ""     # the baseline `evaluate` scores next to the finetuned checkpoint
     source_options: str = "{}"  # JSON: {source: {option: value}} (e.g. ocr_vqa.dataset_json)
 
     @classmethod
@@ -33,7 +34,7 @@ class Workspace(ConfigurableResource):
         return cls(data_root=settings.data_root, tables_root=settings.tables_root, cache_root=settings.cache_root,
                    mirror=settings.mirror, workers=settings.workers, scene_pool=settings.scene_pool,
                    recipe=settings.recipe, finetune_preset=settings.finetune_preset, launcher=settings.launcher,
-                   source_options=json.dumps(settings.sources, sort_keys=True))
+                   eval_baseline=settings.eval_baseline, source_options=json.dumps(settings.sources, sort_keys=True))
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Tag the run with its data root, whatever launched it (UI, backfill, sensor, CLI), so the runs

@@ -37,6 +37,7 @@ class Settings:
     finetune_preset: str = "llava-1.5-7b"   # or "tiny" (random small Llava on CPU)
     launcher: str = "deepspeed"             # "deepspeed" or "python"
     repository: str = ""                    # code repository URL for the UI's code links; "" = git's origin remote
+    eval_baseline: str = ""                 # `evaluate`'s baseline (folder or hub id); "" = llava-hf/llava-1.5-7b-hf
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-source options, e.g. ocr_vqa.dataset_json
 
     def with_paths_resolved(self, base: Path) -> "Settings":

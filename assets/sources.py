@@ -23,8 +23,10 @@ from .catalog import describe
 from .lib import metadata, picture, rows_table, table_metadata
 from .resources import Workspace
 
-GROUPS = {"images": "image_sources", "hub": "hub_sources", "annotations": "annotation_sources"}
-DOWNLOAD_KINDS = {"images": {"python", "http"}, "hub": {"python", "huggingface"}, "annotations": {"python", "http"}}
+GROUPS = {"images": "image_sources", "hub": "hub_sources", "annotations": "annotation_sources",
+          "benchmark": "evaluation"}
+DOWNLOAD_KINDS = {"images": {"python", "http"}, "hub": {"python", "huggingface"}, "annotations": {"python", "http"},
+                  "benchmark": {"python", "huggingface"}}
 OVERLAP_REFERENCE = "llava_665k"
 
 
@@ -34,7 +36,8 @@ def output_asset(source: Source) -> str:
 
 
 def writes_images(source: Source) -> bool:
-    return source.family != "annotations"
+    """Records-only sources (the 665K, the 850K reference) and benchmarks (an eval table) write no images."""
+    return source.family not in ("annotations", "benchmark")
 
 
 @contextlib.contextmanager
@@ -198,7 +201,8 @@ def _overlap_asset() -> dg.AssetsDefinition:
 
 def source_assets() -> list[dg.AssetsDefinition]:
     """Built from the registry as it is when called (the definitions call it once)."""
-    made = [f(s) for s in SOURCES.values() for f in (_download_asset, _output_asset)]
+    made = [f(s) for s in SOURCES.values() for f in (_download_asset, _output_asset)
+            if s.family != "benchmark" or f is _download_asset]  # a benchmark's eval table: assets/evaluation.py
     return made + [coco_annotations_table, _overlap_asset()]
 
 

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = (args.workdir or Path(tmp)) / "table"
         write_eval_table(folder, BENCHMARK, rendered_benchmark(scenes), [])
-        rows = read_eval_table(folder)[0].to_pylist()
+        rows = read_eval_table(folder).to_pylist()
         loaded = random_llava(args.dry, device, dtype)
         mean = tuple(loaded.processor.image_processor.image_mean)
         questions = [r["question"] for r in rows]

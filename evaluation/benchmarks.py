@@ -23,8 +23,10 @@ import pyarrow.parquet as pq
 
 from evaluation.judge import DIRECTION, KINDS, Truth
 from evaluation.quantities import clock_hours, length_metres
-from evaluation.relations import choice, region_options, yes_no
+from evaluation.questions import is_which_question, question_options
+from evaluation.relations import choice, yes_no
 from evaluation.table import EvalItem, Rejected, image_suffix
+from pipeline.sources.base import SourceError
 from spatialqa_gen.qa import CATEGORIES, QUALITATIVE
 
 
@@ -128,12 +130,16 @@ class Fields:
     category: Callable[[dict], str | None]
 
 
+class BenchmarkShapeError(SourceError):
+    """Rows of no benchmark shape the reader knows; the message names the columns found."""
+
+
 def resolve_fields(columns: list[str]) -> Fields:
     cols = set(columns)
     has_turns = bool(cols & {"conversations", "messages"})
     if not (cols & set(_QUESTION) or has_turns) or not (cols & set(_ANSWER) or has_turns) \
             or not (cols & set(_CATEGORY) or "qa_info" in cols) or not cols & {*_IMAGE, "image_info"}:
-        raise ValueError(
+        raise BenchmarkShapeError(
             f"no known benchmark shape fits the columns {sorted(cols)}; expected SpatialRGPT-Bench's "
             f"(text_q | conversations, qa_info, image_info | image, bbox) or flat rows (question, answer, "
             f"category, image)")
@@ -170,8 +176,7 @@ def our_category(source: str, question: str) -> tuple[str, str] | None:
         if category in QUALITATIVE:
             return category, "yes_no" if form == "predicate" else "choice"
     if category in QUALITATIVE:
-        which = re.search(r"^\s*(?:which|who)\b|,\s*which\b", question, re.IGNORECASE)
-        return category, "choice" if which else "yes_no"
+        return category, "choice" if is_which_question(question) else "yes_no"
     return category, KINDS[category][0]
 
 
@@ -239,7 +244,7 @@ def read_benchmark(rows: Iterable[dict[str, Any]], benchmark: str,
             reject("unknown_category", source_category)
             continue
         category, kind = kinds
-        options = region_options(question)
+        options = question_options(question, category)
         if category in QUALITATIVE and len(options) != 2:
             reject("not_two_objects", f"{question!r} names {list(options)}")
             continue

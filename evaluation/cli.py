@@ -3,25 +3,27 @@
     spatialmix judge --category height --truth 1.2 --answer "It is about 4 feet tall."
 
 The last line printed is `correct` or `wrong`; the exit status is 0 either way and 2 on bad
-arguments (unknown category, a truth of the wrong form)."""
+arguments (unknown category, a truth of the wrong form). With `--question` the two objects are read
+from it (or given with `--objects`) and a statement answer is read against the asked relation;
+without it a statement is taken to restate the asked relation (affirmed: yes; negated or presented
+as a correction, "In fact, ...", "actually": no)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from evaluation.judge import Truth, judge, truth_from_argument
-from evaluation.relations import region_options
-from spatialqa_gen.qa import CATEGORIES
+from evaluation.judge import judge, truth_from_argument
+from evaluation.questions import question_options
+from spatialqa_gen.qa import CATEGORIES, QUALITATIVE
 
 
 def _run_judge(args: argparse.Namespace) -> int:
+    options = tuple(args.objects or question_options(args.question, args.category)) \
+        if args.category in QUALITATIVE else ()
     try:
-        truth = truth_from_argument(args.category, args.truth)
+        truth = truth_from_argument(args.category, args.truth, args.question, options)
     except ValueError as exc:
         args.parser.error(str(exc))  # exits with status 2
-    options = tuple(args.objects or region_options(args.question))
-    if truth.kind == "yes_no" and len(options) == 2:
-        truth = Truth(truth.kind, truth.value, options)
     verdict = judge(args.category, truth, args.answer, args.question)
     if verdict.unparseable:
         print("unparseable: the answer states no value the judge can read")
@@ -37,12 +39,15 @@ def add_judge_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--category", required=True, choices=CATEGORIES)
     p.add_argument("--truth", required=True,
-                   help="yes/no (qualitative categories), metres (lengths) or a clock hour 1-12 (direction)")
+                   help="yes/no (qualitative categories; for a which-question the right object's name), metres "
+                        "(lengths) or a clock hour 1-12 (direction)")
     p.add_argument("--answer", required=True, help="the model's free-form answer")
     p.add_argument("--question", default="",
-                   help="optional: lets a statement answer ('A is right of B') be read against the question")
+                   help="optional: lets a statement answer ('A is right of B') be read against the question; "
+                        "without it a statement is taken to restate the asked relation (affirmed: yes, "
+                        "negated or a correction: no)")
     p.add_argument("--objects", nargs=2, metavar=("A", "B"),
-                   help="optional: the two objects the question names (default: its 'Region [i]' references)")
+                   help="optional: the two objects the question names (default: read from the question)")
     p.set_defaults(func=_run_judge, parser=p)
     return p
 

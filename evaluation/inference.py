@@ -3,14 +3,13 @@
 The prompt is the trainer's vicuna_v1 ("<system> USER: <image>\\n<question> ASSISTANT:"), the picture
 padded to a square with the CLIP mean as in training, the region marks drawn first. Batches are
 left-padded; decoding is greedy (no sampling, one beam) with `max_new_tokens` as the bound.
-Shards of `shard_size` rows are written as atomic part files keyed by what made them (table,
-checkpoint, generation settings), so a killed run resumes at the first missing shard."""
+Each shard of `shard_size` rows is a step of the step contract (pipeline/step.py): its inputs are the
+eval table and the checkpoint's files, its config the generation settings, so a killed run redoes only
+the shards without a current marker and a changed table, checkpoint or setting redoes them all."""
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,34 +17,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from evaluation.presets import GenerationConfig
 from evaluation.regions import mark_regions
+from evaluation.table import TABLE, read_eval_table
 from pipeline.atomic import write_table
+from pipeline.step import Step
 from pipeline.tables import to_table
 from pipeline.records import IMAGE_TOKEN
 from trainer.conversation import build_prompt
 from trainer.images import expand_to_square
 
+PREDICTIONS_VERSION = "predictions-v1"  # bump when answers for the same table, checkpoint and settings change
 PREDICTIONS = pa.schema([
     ("id", pa.string()),
     ("prediction", pa.string()),
     ("new_tokens", pa.int32()),
     ("hit_limit", pa.bool_()),  # stopped by max_new_tokens, not by end-of-sequence
 ])
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    batch_size: int = 8
-    max_new_tokens: int = 64     # answers are one sentence; Spatial-LLaVA's eval allowed 128
-    shard_size: int = 256
-    device: str = "auto"         # auto: cuda when available
-    dtype: str = "bfloat16"      # on GPU; CPU runs in float32
-    revision: str | None = None  # hub revision of the checkpoint (a commit pins it)
-
-    def key(self) -> dict[str, Any]:
-        """Everything, batch size included: in bf16 a batch's padding can move the last bits of the
-        logits, so answers are only reused from the same batching."""
-        return asdict(self)
 
 
 @dataclass
@@ -108,41 +96,49 @@ def generate(loaded: LoadedModel, questions: list[str], images: list[Image.Image
     return results
 
 
-def _shard_key(fingerprint: str, checkpoint: str, config: GenerationConfig, ids: list[str]) -> str:
-    h = hashlib.sha256(json.dumps([fingerprint, checkpoint, config.key()], sort_keys=True).encode())
-    h.update("\n".join(ids).encode())
-    return h.hexdigest()
+def checkpoint_identity(checkpoint: str, revision: str | None) -> tuple[list[Path], dict[str, str]]:
+    """How a step identifies a checkpoint: a local folder by the content of its files (step inputs,
+    hashed once per process), a hub id by id@revision (step config)."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file()), {"checkpoint": "local folder"}
+    return [], {"checkpoint": checkpoint, "revision": revision or "main"}
 
 
-def _finished(part: Path, key: str) -> bool:
-    return part.is_file() and (pq.read_schema(part).metadata or {}).get(b"key", b"").decode() == key
-
-
-def predict(table: pa.Table, table_dir: Path, fingerprint: str, checkpoint: str, out_dir: Path,
-            config: GenerationConfig, log: Callable[[str], None] = print) -> list[Path]:
-    """Answer every row of the eval table; returns the part files (existing finished ones reused)."""
-    rows = table.select(["id", "image", "question", "regions"]).to_pylist()
+def predict(table_dir: Path, checkpoint: str, out_dir: Path, config: GenerationConfig,
+            log: Callable[[str], None] = print) -> tuple[list[Path], int]:
+    """Answer every row of the eval table, one step per shard (marker `part-<n>.json` beside the part);
+    returns the part files and how many shards were answered now (the others were current)."""
+    table_path = Path(table_dir) / TABLE
+    rows = read_eval_table(table_dir).select(["id", "image", "question", "regions"]).to_pylist()
+    weights, identity = checkpoint_identity(checkpoint, config.revision)
     parts: list[Path] = []
+    answered = 0
     loaded: LoadedModel | None = None
     for start in range(0, len(rows), config.shard_size):
         shard = rows[start:start + config.shard_size]
         part = out_dir / f"part-{start // config.shard_size:05d}.parquet"
-        key = _shard_key(fingerprint, checkpoint, config, [r["id"] for r in shard])
         parts.append(part)
-        if _finished(part, key):
+        step = Step(part.with_suffix(".json"), PREDICTIONS_VERSION, [table_path, *weights],
+                    {**identity, "generation": config.key(), "rows": [start, start + len(shard)]})
+        if step.current() is not None:
             continue
         loaded = loaded or load_model(checkpoint, config)  # only when a shard has work left
         mean = tuple(loaded.processor.image_processor.image_mean)
         t0, answers = time.perf_counter(), []
         for b in range(0, len(shard), config.batch_size):
             batch = shard[b:b + config.batch_size]
-            images = [model_image(table_dir / r["image"], r["regions"] or [], mean) for r in batch]
+            images = [model_image(Path(table_dir) / r["image"], r["regions"] or [], mean) for r in batch]
             answers += generate(loaded, [r["question"] for r in batch], images, config.max_new_tokens)
-        out = to_table([{"id": r["id"], "prediction": a, "new_tokens": n, "hit_limit": cut}
-                        for r, (a, n, cut) in zip(shard, answers)], PREDICTIONS)
-        write_table(part, out.replace_schema_metadata({"key": key}))
-        log(f"{part.name}: {len(shard)} answers in {time.perf_counter() - t0:.1f} s on {loaded.device}")
-    return parts
+        write_table(part, to_table([{"id": r["id"], "prediction": a, "new_tokens": n, "hit_limit": cut}
+                                    for r, (a, n, cut) in zip(shard, answers)], PREDICTIONS))
+        seconds = time.perf_counter() - t0
+        step.finish({"answers": len(shard), "seconds": round(seconds, 3), "device": loaded.device}, [part])
+        answered += 1
+        log(f"{part.name}: {len(shard)} answers in {seconds:.1f} s on {loaded.device}")
+    for stale in set(out_dir.glob("part-*")) - {p.with_suffix(x) for p in parts for x in (".parquet", ".json")}:
+        stale.unlink()  # shards of an earlier shard size
+    return parts, answered
 
 
 def read_predictions(parts: list[Path]) -> pa.Table:

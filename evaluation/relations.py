@@ -21,26 +21,38 @@ LEXICON: dict[str, tuple[str, str]] = {
     "behind_front": (_ALT([r"behind", r"farther", r"further", r"more distant", r"far", r"back(?:ground)?",
                            r"deeper"]),
                      _ALT([r"in front", r"front", r"closer", r"nearer", r"near", r"foreground"])),
-    "big_small": (_ALT([r"bigger", r"larger", r"big", r"large", r"greater in size", r"huge", r"massive"]),
+    "big_small": (_ALT([r"bigger", r"larger", r"big", r"large", r"greater in size", r"huge", r"massive", r"dwarfs?"]),
                   _ALT([r"smaller", r"small", r"tinier", r"tiny", r"little"])),
-    "tall_short": (_ALT([r"taller", r"tall", r"greater height"]), _ALT([r"shorter", r"short"])),
+    "tall_short": (_ALT([r"taller", r"tall", r"greater height", r"towers?(?: over| above)?"]),
+                   _ALT([r"shorter", r"short"])),
     "wide_thin": (_ALT([r"wider", r"wide", r"broader", r"broad", r"thicker", r"thick"]),
                   _ALT([r"thinner", r"thin", r"narrower", r"narrow", r"slimmer", r"slim", r"skinnier"])),
 }
-_PHRASES = {c: ((re.compile(rf"\b(?:{more})\b", re.I), 1), (re.compile(rf"\b(?:{less})\b", re.I), -1))
-            for c, (more, less) in LEXICON.items()}
+PHRASES = {c: ((re.compile(rf"\b(?:{more})\b", re.I), 1), (re.compile(rf"\b(?:{less})\b", re.I), -1))
+           for c, (more, less) in LEXICON.items()}
 _CLAUSE_END = re.compile(r"[.;!?](?=\s|$)|\b(?:but|while|whereas|however)\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b", re.IGNORECASE)
-_COMPARISON = re.compile(r"^\s*(?:[,;]\s*)?(?:of|than|from|to)\b", re.IGNORECASE)
-_YES = r"yes|yeah|yep|yup|correct|indeed|true|affirmative|certainly|absolutely|sure|definitely"
+_POSSESSIVE = re.compile(r"['’]s\s+")
+_COMPARISON = re.compile(r"\s*(?:[,;]\s*)?(?:of|than|from|to)\b", re.IGNORECASE)  # used with .match(text, pos)
+_YES = r"yes|yeah|yep|yup|correct|indeed|true|affirmative|certainly|absolutely|sure|definitely|of\s+course"
 _NO = r"no|nope|incorrect|not|false|negative|wrong|nah"
-_LEADING = re.compile(rf"^[\s\"'*(]*(?:(?P<yes>{_YES})|(?P<no>{_NO})|(?P<right>right)(?=\s*[,.!]|\s*$))\b",
-                      re.IGNORECASE)
-_STATED = re.compile(r"\b(?:answer|response)\s+is:?\s*[\"']?(?:(?P<yes>yes)|(?P<no>no))\b", re.IGNORECASE)
+# Lead-ins before the yes/no word: "That's correct", "Probably yes", "Unfortunately, no", "In short, yes".
+_LEAD_IN = (r"(?:(?:that(?:'s|’s|\s+is)|this\s+is)\s+)?"
+            r"(?:(?:probably|likely|most\s+likely|i\s+think|i\s+would\s+say|well|so|unfortunately|sadly|actually|"
+            r"in\s+fact|in\s+short|honestly|based\s+on\s+the\s+image)[,:\s]+(?=(?:yes|no)\b))?")
+_LEADING = re.compile(rf"^[\s\"'*(]*{_LEAD_IN}(?:(?P<yes>{_YES})(?P<not>\s+not\b)?|(?P<no>{_NO})"
+                      rf"|(?P<right>right)(?=\s*[,.!]|\s*$))\b", re.IGNORECASE)
+# Whole answers that say yes or no without the word: "I think so", "It seems so", "It isn't.", "It does."
+_SO = re.compile(r"^\W*(?:i|it)\s+(?P<no>don't\s+|do\s+not\s+|doesn't\s+|does\s+not\s+)?"
+                 r"(?:think|believe|seems?|appears?)\s+so\b", re.IGNORECASE)
+_SHORT = re.compile(r"^\W*(?:it|they|that|she|he)\s+(?:is|are|does|do|was|did)(?P<no>\s*n't|\s+not)?"
+                    r"(?:\s+(?:indeed|so|true))?\W*$", re.IGNORECASE)
+# Words that present a statement as a correction of the question ("In fact, A is to the right of B").
+_CORRECTION = re.compile(r"\b(?:in\s+fact|actually|on\s+the\s+contrary|rather|instead|in\s+reality)\b", re.IGNORECASE)
+_STATED = re.compile(r"\b(?:answer|response|statement|claim)(?:\s+is)?\s*:?\s*[\"']?(?:(?P<yes>yes|true|correct)"
+                     r"|(?P<no>no|false|incorrect|not\s+(?:true|correct)))\b", re.IGNORECASE)
 _HEDGE = re.compile(r"\b(?:sure|certain|possible|clear|able|enough information|determine|tell|"
                     r"cannot|can't|unclear|difficult)\b", re.IGNORECASE)
-
-
 
 
 def _region_ref(number: str) -> str:
@@ -104,19 +116,28 @@ def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return begin, after.start() if after else len(text)
 
 
+def _negated(text: str, since: int, clause_begin: int, phrase: int) -> bool:
+    """Whether the relation phrase at `phrase` is turned around: "not"/"n't"/"never" since `since`, or
+    "less" right before it ("less tall"); both cancel out."""
+    negated = bool(_NEGATION.search(text, since, phrase))
+    return negated ^ bool(re.search(r"\bless\s+$", text[max(clause_begin, phrase - 6):phrase], re.I))
+
+
 def statements(text: str, category: str, options: tuple[str, ...],
                default_subject: int | None = None) -> list[Statement]:
     """Every relation of `category` that `text` states about the options (see the module docstring)."""
     named = mentions(text, options)
     found: list[tuple[int, Statement]] = []
-    for pattern, sign in _PHRASES[category]:
+    for pattern, sign in PHRASES[category]:
         for m in pattern.finditer(text):
             if any(n.start < m.end() and m.start() < n.end for n in named):
                 continue  # part of an object's own name
             begin, end = _clause_bounds(text, m.start(), m.end())
             before = [n for n in named if begin <= n.start and n.end <= m.start()]
             after = [n for n in named if m.end() <= n.start and n.end <= end]
-            if before:
+            if before and len(options) == 2 and _POSSESSIVE.fullmatch(text, before[-1].end, m.start()):
+                subject, from_pos = 1 - before[-1].option, begin  # "on the sofa's left": the sofa is the reference
+            elif before:
                 subject, from_pos = before[-1].option, before[-1].end
             elif after and _COMPARISON.match(text, m.end()) and len(options) == 2:
                 subject, from_pos = 1 - after[0].option, begin
@@ -126,8 +147,7 @@ def statements(text: str, category: str, options: tuple[str, ...],
                 subject, from_pos = default_subject, begin
             else:
                 continue
-            flipped = bool(_NEGATION.search(text, from_pos, m.start()))
-            flipped ^= bool(re.search(r"\bless\s+$", text[max(begin, m.start() - 6):m.start()], re.I))
+            flipped = _negated(text, from_pos, begin, m.start())
             found.append((m.start(), Statement(subject, -sign if flipped else sign)))
     return [s for _, s in sorted(found, key=lambda f: f[0])]
 
@@ -139,9 +159,13 @@ def sign_for_first(found: list[Statement]) -> int | None:
 
 
 def _leading_yes_no(answer: str) -> bool | None:
+    if whole := _SO.match(answer) or _SHORT.match(answer):
+        return not whole.group("no")
     m = _LEADING.match(answer) or _STATED.search(answer)
     if not m:
         return None
+    if "not" in m.groupdict() and m.group("not"):
+        return False  # "Absolutely not", "Of course not"
     if m.group("no"):
         first_clause = re.split(r"[.;!?](?=\s|$)", answer, maxsplit=1)[0]
         if m.group("no").lower() == "not" and _HEDGE.search(first_clause):
@@ -152,23 +176,54 @@ def _leading_yes_no(answer: str) -> bool | None:
     return True
 
 
-def yes_no(answer: str, category: str, question: str = "", options: tuple[str, ...] = ()) -> bool | None:
-    """The yes/no an answer gives to a yes/no question; a statement answer ("A is to the right of B")
-    is compared with the relation the question asks. None when it gives neither."""
-    marker = _leading_yes_no(answer)
-    if marker is not None or not (question and len(options) == 2):
-        return marker
-    asked = statements(question, category, options)
-    asked_sign = sign_for_first(asked)
-    if asked_sign is None:
+def _phrase_signs(text: str, category: str) -> list[tuple[int, int, bool]]:
+    """(start, sign, negated) of every relation phrase of `category` in `text`, in reading order, with
+    no regard to subjects."""
+    found = []
+    for pattern, sign in PHRASES[category]:
+        for m in pattern.finditer(text):
+            begin, _ = _clause_bounds(text, m.start(), m.end())
+            found.append((m.start(), sign, _negated(text, begin, begin, m.start())))
+    return sorted(found)
+
+
+def _restated(answer: str, category: str, question: str) -> bool | None:
+    """The yes/no of a statement answer when the objects are unknown. With a question: the relation
+    the answer states (negations applied) against the one asked, the objects assumed in the question's
+    order. Without one, the answer is taken to restate the asked relation: affirmed is yes, negated or
+    presented as a correction ("In fact, ...", "actually") is no; mixed statements are unreadable."""
+    said = _phrase_signs(answer, category)
+    if not said:
         return None
-    said = sign_for_first(statements(answer, category, options, default_subject=asked[0].subject))
-    return None if said is None else said == asked_sign
+    asked = _phrase_signs(question, category)
+    if asked:
+        signs = {-sign if negated else sign for _, sign, negated in said}
+        return signs.pop() == asked[0][1] if len(signs) == 1 else None
+    negations = {negated for _, _, negated in said}
+    if len(negations) != 1:
+        return None
+    return not negations.pop() and not _CORRECTION.search(answer, 0, said[0][0])
+
+
+def yes_no(answer: str, category: str, question: str = "", options: tuple[str, ...] = ()) -> bool | None:
+    """The yes/no an answer gives to a yes/no question: a leading yes/no word; else a statement ("A is
+    to the right of B") compared with the relation the question asks about its two objects; else the
+    relation alone (`_restated`). None when it gives neither."""
+    marker = _leading_yes_no(answer)
+    if marker is not None:
+        return marker
+    if question and len(options) == 2:
+        asked = statements(question, category, options)
+        asked_sign = sign_for_first(asked)
+        if asked_sign is not None:
+            said = sign_for_first(statements(answer, category, options, default_subject=asked[0].subject))
+            return None if said is None else said == asked_sign
+    return _restated(answer, category, question)
 
 
 def asked_polarity(question: str, category: str) -> int | None:
     """+1 if a which-question asks for the one with more of the quantity ("Which is taller"), -1 for less."""
-    hits = sorted((m.start(), sign) for pattern, sign in _PHRASES[category] for m in pattern.finditer(question))
+    hits = sorted((m.start(), sign) for pattern, sign in PHRASES[category] for m in pattern.finditer(question))
     return hits[0][1] if hits else None
 
 

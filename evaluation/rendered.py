@@ -1,31 +1,38 @@
 """A held-out benchmark rendered by the project's own renderer, answered from the true 3D boxes.
 
 Seeds start at HELDOUT_SEED (1e9), far from every seed that makes training data (the sample pool
-renders seeds 0-23, `spatialqa_gen.accuracy` 0-199, benchmarks 10_000+; pools a user renders for
-training are checked with `check_disjoint`). Questions use their own phrasings (not the generator's
-templates) and name objects by their unique display names; truths follow `spatialqa_gen.facts`
-(box centres, extents along the viewer's axes) and pairs too close to call are not asked.
+renders seeds 0-23; pools a user renders for training are checked with `check_disjoint`) and from the
+accuracy harness's (1,000,000+). The scenes are the harness's (`spatialqa_gen.scene_gen`): partly hidden
+and border-cut objects, steep and rolled cameras, stacked, raised and thin objects. Every boxed object
+may be asked about; truths come from the whole object's true box (`spatialqa_gen.definitions`, geometric
+set), and pairs too close to call are not asked. Questions use their own phrasings (not the generator's
+templates) and name objects by their unique display names.
 
-The renderer is reached through one function, `_scene`, so new scene kinds (occlusion, truncation,
-steep cameras, thin and stacked objects) are adopted by changing that function alone."""
+The renderer is reached through one function, `heldout_scene`, which the sample's benchmark copies use too."""
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
 from evaluation.judge import DIRECTION, Truth
-from evaluation.table import EvalItem
+from evaluation.sources import RENDERED
+from evaluation.table import EvalItem, build_eval_table
+from spatialqa_gen import accuracy, definitions as definitions_module, qa, scene_gen, truth
 from spatialqa_gen.accuracy import truth_facts
-from spatialqa_gen.facts import ObjectFacts, clock_hour, measure
-from spatialqa_gen.qa import CATEGORIES, QUALITATIVE, SINGLE_OBJECT, QAConfig, askable, make_turn
-from spatialqa_gen.scene import RenderedScene, render_scene
+from spatialqa_gen.definitions import QUALITATIVE, clock_hour, measure
+from spatialqa_gen.facts import ObjectFacts
+from spatialqa_gen.qa import CATEGORIES, SINGLE_OBJECT, QAConfig, why_not
+from spatialqa_gen.scene import RenderedScene
+from spatialqa_gen.scene_gen import scene_with_truth
 
 HELDOUT_SEED = 1_000_000_000
-BENCHMARK = "rendered_heldout"
+BENCHMARK = RENDERED
 
 # Per qualitative category: (yes/no question, which-question) phrasings, each with the sign it asks
 # about (+1: "does A have more", -1: "less").
@@ -54,9 +61,15 @@ QUANTITATIVE_QUESTIONS = {
 }
 
 
-def _scene(seed: int) -> RenderedScene:
-    """The one call into the renderer (see the module docstring)."""
-    return render_scene(seed)
+def heldout_scene(seed: int) -> tuple[RenderedScene, dict[int, ObjectFacts]]:
+    """The one call into the renderer: a harness scene and, per object label, the facts of the true object."""
+    scene, truths = scene_with_truth(seed)
+    return scene, truth_facts(truths, "geometric")
+
+
+def askable(category: str, a: ObjectFacts, b: ObjectFacts | None, config: QAConfig = QAConfig()) -> bool:
+    """Not too close to call (the generator's own margins, on exact facts)."""
+    return why_not(category, a, b, config) is None
 
 
 def _the(name: str) -> str:
@@ -88,9 +101,8 @@ def _quantitative(category: str, a: ObjectFacts, b: ObjectFacts | None) -> tuple
 
 def scene_items(seed: int, config: QAConfig = QAConfig()) -> tuple[RenderedScene, list[EvalItem]]:
     """Up to one question per category about the scene's visible (annotated) objects."""
-    scene = _scene(seed)
+    scene, facts = heldout_scene(seed)
     rng = np.random.default_rng([HELDOUT_SEED, seed])
-    facts = truth_facts(scene)
     visible = [facts[r.key] for r in scene.regions]
     buf = io.BytesIO()
     Image.fromarray(scene.rgb).save(buf, "JPEG", quality=92)
@@ -101,11 +113,7 @@ def scene_items(seed: int, config: QAConfig = QAConfig()) -> tuple[RenderedScene
             candidates = [(a, None) for a in visible]
         else:
             candidates = [(a, b) for a in visible for b in visible if a.key != b.key]
-        if category in QUALITATIVE:
-            eligible = [(a, b) for a, b in candidates
-                        if not make_turn(category, a, b, np.random.default_rng(0), config).abstained]
-        else:
-            eligible = [(a, b) for a, b in candidates if askable(category, a, b, config)]
+        eligible = [(a, b) for a, b in candidates if askable(category, a, b, config)]
         if not eligible:
             continue
         a, b = eligible[int(rng.integers(len(eligible)))]
@@ -120,6 +128,18 @@ def rendered_benchmark(n_scenes: int, first_seed: int = HELDOUT_SEED) -> list[Ev
     if first_seed < HELDOUT_SEED:
         raise ValueError(f"held-out seeds start at {HELDOUT_SEED}; {first_seed} may overlap training scenes")
     return [item for seed in range(first_seed, first_seed + n_scenes) for item in scene_items(seed)[1]]
+
+
+def build_rendered_table(folder: Path, n_scenes: int, log: Callable[[str], None] = print,
+                         first_seed: int = HELDOUT_SEED) -> dict:
+    """The held-out benchmark's eval table as a step: redone only when the scene count, the seeds or the
+    code that renders and asks (this module, the renderer, the facts, the QA rules) changed."""
+    code = [Path(m.__file__) for m in (sys.modules[__name__], scene_gen, truth, definitions_module, qa, accuracy)]
+
+    def read() -> tuple[list[EvalItem], list, int]:
+        return rendered_benchmark(n_scenes, first_seed), [], n_scenes
+
+    return build_eval_table(folder, BENCHMARK, read, code, {"scenes": n_scenes, "first_seed": first_seed}, log)
 
 
 def check_disjoint(pool: Path, first_seed: int = HELDOUT_SEED, n_scenes: int = 10_000) -> None:

@@ -1,16 +1,18 @@
 """The engine call behind the `evaluate` asset: eval table + checkpoint -> predictions, verdicts, scores.
 
-    <out_root>/<benchmark>/<model key>/<table fingerprint[:12]>/
-        predictions/part-00000.parquet ...   greedy answers per shard (resumable)
-        judged.parquet                       one verdict per question (JUDGED)
-        scores.json                          per-category scores + the key they were made under
+    <out_root>/<benchmark>/<model key>/
+        predictions/part-00000.parquet (+ .json marker) ...   greedy answers, one step per shard
+        judged.parquet                                        one verdict per question (JUDGED)
+        scores.json                                           the scoring step's marker: per-category scores
 
-A finished folder whose key matches (same table, same checkpoint files or hub revision, same
-generation settings) is reused as is: that is how the baseline is evaluated once and cached."""
+Both are steps of the step contract (pipeline/step.py). A shard is current while the table, the
+checkpoint's files (or hub id@revision) and the generation settings are unchanged; the scores while the
+table, the predictions and the judge's rule files are. So a re-run reads markers and rewrites nothing,
+which is how the baseline is evaluated once and cached, and a changed judge rule re-judges without
+re-running inference."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +20,13 @@ from typing import Callable
 
 import pyarrow as pa
 
-from evaluation.inference import GenerationConfig, predict, read_predictions
-from evaluation.judge import judge
+from evaluation.inference import predict, read_predictions
+from evaluation.judge import judge, rule_files
+from evaluation.presets import BASELINE, GenerationConfig
 from evaluation.scores import Scores, readme_tables, score
-from evaluation.table import read_eval_table, truth_of
-from pipeline.atomic import write_table, write_text
+from evaluation.table import TABLE, read_eval_table, truth_of
+from pipeline.atomic import write_table
+from pipeline.step import Step
 from pipeline.tables import to_table
 
 JUDGED = pa.schema([
@@ -30,7 +34,7 @@ JUDGED = pa.schema([
     ("prediction", pa.string()), ("correct", pa.bool_()), ("parsed", pa.float64()), ("error", pa.float64()),
     ("unparseable", pa.bool_()), ("hit_limit", pa.bool_()),
 ])
-BASELINE = "llava-hf/llava-1.5-7b-hf"
+SCORES_VERSION = "scores-v2"
 
 
 @dataclass
@@ -39,19 +43,7 @@ class EvalReport:
     checkpoint: str
     folder: Path
     scores: Scores
-    reused: bool  # the scores were already there for this exact table, checkpoint and settings
-
-
-def checkpoint_identity(checkpoint: str, revision: str | None) -> str:
-    """A local folder is identified by its files (names, sizes, mtimes), a hub id by id@revision."""
-    path = Path(checkpoint)
-    if not path.is_dir():
-        return f"{checkpoint}@{revision or 'main'}"
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.iterdir() if p.is_file()):
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return f"{path.resolve()}#{h.hexdigest()[:16]}"
+    reused: bool  # nothing was answered or judged: every step was current
 
 
 def model_key(checkpoint: str, revision: str | None) -> str:
@@ -66,18 +58,16 @@ def evaluate_checkpoint(table_dir: Path, checkpoint: str, out_root: Path,
                         config: GenerationConfig = GenerationConfig(),
                         log: Callable[[str], None] = print) -> EvalReport:
     """Answer, judge and score one benchmark's eval table with one checkpoint (cached, resumable)."""
-    table, fingerprint = read_eval_table(table_dir)
-    benchmark = (table.schema.metadata or {}).get(b"benchmark", b"benchmark").decode()
-    folder = Path(out_root) / benchmark / model_key(checkpoint, config.revision) / fingerprint[:12]
-    key = hashlib.sha256(json.dumps([fingerprint, checkpoint_identity(checkpoint, config.revision),
-                                     config.key()], sort_keys=True).encode()).hexdigest()
-    scores_path = folder / "scores.json"
-    if scores_path.is_file():
-        saved = json.loads(scores_path.read_text())
-        if saved.get("key") == key:
-            log(f"{benchmark}: {checkpoint} already evaluated on this table; reusing {scores_path}")
-            return EvalReport(benchmark, checkpoint, folder, Scores.from_json(saved["scores"]), True)
-    parts = predict(table, Path(table_dir), fingerprint, checkpoint, folder / "predictions", config, log)
+    table = read_eval_table(table_dir)
+    benchmark = (table.schema.metadata or {}).get(b"benchmark", Path(table_dir).name.encode()).decode()
+    folder = Path(out_root) / benchmark / model_key(checkpoint, config.revision)
+    parts, answered = predict(Path(table_dir), checkpoint, folder / "predictions", config, log)
+    step = Step(folder / "scores.json", SCORES_VERSION, [Path(table_dir) / TABLE, *parts, *rule_files()],
+                {"benchmark": benchmark, "checkpoint": checkpoint})
+    if (done := step.current()) is not None:
+        if not answered:
+            log(f"{benchmark}: {checkpoint} already evaluated on this table; reusing {folder / 'scores.json'}")
+        return EvalReport(benchmark, checkpoint, folder, Scores.from_json(done["scores"]), not answered)
     answers = {r["id"]: r for r in read_predictions(parts).to_pylist()}
     judged, rows = [], []
     for row in table.to_pylist():
@@ -90,9 +80,15 @@ def evaluate_checkpoint(table_dir: Path, checkpoint: str, out_root: Path,
                      "hit_limit": answer["hit_limit"]})
     write_table(folder / "judged.parquet", to_table(rows, JUDGED))
     scores = score(judged)
-    write_text(scores_path, json.dumps({"key": key, "benchmark": benchmark, "checkpoint": checkpoint,
-                                        "scores": scores.to_json()}, indent=1))
+    step.finish({"benchmark": benchmark, "checkpoint": checkpoint, "scores": scores.to_json()},
+                [folder / "judged.parquet"])
     return EvalReport(benchmark, checkpoint, folder, scores, False)
+
+
+def _label(checkpoint: str) -> str:
+    """'sample-26d5d1d944fe/final' for a finetune's final folder (its run names it), else the folder name."""
+    path = Path(checkpoint)
+    return f"{path.parent.name}/{path.name}" if path.name == "final" else path.name
 
 
 def evaluate_against_baseline(table_dir: Path, checkpoint: str, out_root: Path, baseline: str = BASELINE,
@@ -102,6 +98,6 @@ def evaluate_against_baseline(table_dir: Path, checkpoint: str, out_root: Path, 
     report = evaluate_checkpoint(table_dir, checkpoint, out_root, config, log)
     base_config = GenerationConfig(**{**config.key(), "revision": baseline_revision})
     base = evaluate_checkpoint(table_dir, baseline, out_root, base_config, log)
-    markdown = readme_tables([(f"finetuned ({Path(checkpoint).name})", report.scores),
+    markdown = readme_tables([(f"finetuned ({_label(checkpoint)})", report.scores),
                               (f"baseline ({baseline})", base.scores)])
     return report, base, markdown

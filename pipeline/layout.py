@@ -47,6 +47,10 @@ class Layout:
         starts fresh instead of resuming (or reusing) another run's."""
         return self.data_root.parent / "checkpoints" / "finetune" / f"{mixture.stem}-{key[:12]}-{profile}"
 
+    def evaluations(self) -> Path:
+        """Predictions, verdicts and scores of the `evaluate` asset, per benchmark and checkpoint."""
+        return self.data_root.parent / "evaluation"
+
     def staging(self, source: str, shard: str) -> Path:
         """Per-shard scratch folder on the data root's file system, so a finished file is renamed
         into place atomically and a killed shard's leftovers are cleared by its next run."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import random
+import urllib.parse
 from importlib.resources import files
 from pathlib import Path
 
@@ -32,5 +33,6 @@ def encode(im: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
 
 
 def mirror_file(root: Path, url: str) -> Path:
-    """Where `url` lives inside a mirror folder (the `fetch.mirror_url` rule)."""
-    return Path(mirror_url(url, root).removeprefix("file://"))
+    """Where `url` lives inside a mirror folder (the `fetch.mirror_url` rule; the file URI unquoted, so a
+    quoted revision such as refs%2Fconvert%2Fparquet names the folder the HTTP server resolves)."""
+    return Path(urllib.parse.unquote(mirror_url(url, root).removeprefix("file://")))

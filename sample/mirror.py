@@ -18,6 +18,7 @@ from PIL import Image
 from pipeline.atomic import write_bytes, write_text
 from pipeline.digests import sha256_file
 from pipeline.verify import INDEX_NAME
+from sample.benchmarks import write_benchmark_samples
 from sample.hub import write_hub_samples
 from sample.published import REFERENCE_IMAGES, write_published_samples
 from sample.media import GREY_PHOTOS, PHOTOS, encode, mirror_file, photo
@@ -314,6 +315,7 @@ def write_sample_mirror(root: Path, seed: int = 0) -> Path:
     _adversarial_members(root, rng)
     write_hub_samples(root, seed)  # after the zips: some hub rows reuse their exact image bytes
     write_published_samples(root, seed)  # after both: the 850K-shaped annotation reuses their records
+    write_benchmark_samples(root, seed)
     _adversarial_records(root)  # after the published sample, which is built from the valid 665K records
     write_checksums(root)  # last: the mirror's own checksums cover every file above
     return root

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from evaluation.sources import BENCHMARK_SOURCES
+
 from .base import Source
 from .cauldron import cauldron_config
 from .coco_annotations import ARCHIVE as COCO_ANNOTATIONS
@@ -50,7 +52,8 @@ _WITH_IMAGES = (*IMAGE_SOURCES, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES, S
 REFERENCE_850K = Reference850kSource(needs=tuple(s.name for s in _WITH_IMAGES))
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
-    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES, SPATIALQA_HUB, REFERENCE_850K)}
+    *IMAGE_SOURCES, LLAVA_665K, VQAV2, TEXTCAPS, VISUALMRC, CLEVR, OPENSPACES, SPATIALQA_HUB, REFERENCE_850K,
+    *BENCHMARK_SOURCES)}  # benchmarks write eval tables, no conversation tables: never in a mixture
 
 # Conversation tables produced outside the source registry (by the spatial QA generator), so that a
 # recipe naming them is recognised.

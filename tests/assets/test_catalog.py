@@ -21,7 +21,7 @@ def test_every_asset_has_owner_tags_kinds_and_a_linked_code_reference() -> None:
     for key in keys:
         node = graph.get(key)
         assert node.owners and node.owners[0].startswith("team:"), key
-        assert node.tags["area"] in {"sources", "mixture", "spatialqa", "training"}, key
+        assert node.tags["area"] in {"sources", "mixture", "spatialqa", "training", "evaluation"}, key
         assert 1 <= len(node.kinds) <= 3, key
         [ref] = node.metadata["dagster/code_references"].code_references
         assert ref.url.startswith(f"https://github.com/example/spatialmix/tree/{commit}/assets/"), ref.url

@@ -3,15 +3,18 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.samples import write_spatial_relation_eval_sample, write_spatialrgpt_bench_sample
+from pipeline.atomic import write_bytes
+from sample.benchmarks import spatial_relation_eval_files, spatialrgpt_bench_files
 from trainer.model import build_tiny
 
 
 @pytest.fixture(scope="session")
 def bench_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every file of the benchmarks' sample repos (the JSON form of SpatialRGPT-Bench included)."""
     root = tmp_path_factory.mktemp("bench_samples")
-    write_spatialrgpt_bench_sample(root / "srgpt")
-    write_spatial_relation_eval_sample(root / "sre")
+    for name, files in (("srgpt", spatialrgpt_bench_files()), ("sre", spatial_relation_eval_files())):
+        for path, data in files.items():
+            write_bytes(root / name / path, data)
     return {"srgpt": root / "srgpt", "sre": root / "sre"}
 
 

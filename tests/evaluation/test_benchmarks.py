@@ -9,7 +9,7 @@ from PIL import Image
 
 from evaluation.benchmarks import decode, our_category, read_benchmark, rows_of
 from evaluation.judge import Truth, judge
-from evaluation.samples import SAMPLE_BAD_ROWS
+from sample.benchmarks import SAMPLE_BAD_ROWS
 from evaluation.table import EvalItem, read_eval_table, truth_of, write_eval_table
 
 
@@ -76,14 +76,16 @@ def test_category_names() -> None:
 
 def test_eval_table_round_trip_is_idempotent(tmp_path: Path, bench_samples: dict[str, Path]) -> None:
     items, rejected = _read(bench_samples["sre"] / "default" / "train" / "0000.parquet")
-    path = write_eval_table(tmp_path, "sre", items, rejected)
-    table, fingerprint = read_eval_table(tmp_path)
+    outputs = write_eval_table(tmp_path, "sre", items, rejected)
+    table = read_eval_table(tmp_path)
     assert table.num_rows == len(items) and all((tmp_path / r).is_file() for r in table.column("image").to_pylist())
     assert [truth_of(r) for r in table.to_pylist()] == [i.truth for i in items]
     assert pq.read_table(tmp_path / "rejections.parquet").num_rows == len(SAMPLE_BAD_ROWS)
-    before = path.read_bytes()
-    write_eval_table(tmp_path, "sre", items, rejected)
-    assert path.read_bytes() == before and read_eval_table(tmp_path)[1] == fingerprint
+    assert set(outputs) == {tmp_path / "eval.parquet", tmp_path / "rejections.parquet",
+                            *(tmp_path / i.image for i in items)}
+    (tmp_path / "images" / "stale.jpg").write_bytes(b"from an earlier table")
+    assert write_eval_table(tmp_path, "sre", items, rejected) == outputs  # same bytes
+    assert not (tmp_path / "images" / "stale.jpg").exists()
     with pytest.raises(ValueError, match="duplicate"):
         write_eval_table(tmp_path / "dupes", "sre", [items[0], EvalItem(**{**items[0].__dict__})], [])
 

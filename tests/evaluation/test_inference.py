@@ -11,6 +11,7 @@ from evaluation.rendered import BENCHMARK, rendered_benchmark
 from evaluation.run import evaluate_against_baseline, evaluate_checkpoint
 from evaluation.scores import QUALITATIVE_COLUMNS, QUANTITATIVE_COLUMNS
 from evaluation.table import write_eval_table
+from pipeline.step import read_marker
 from trainer.conversation import SYSTEM, build_prompt
 
 
@@ -77,6 +78,22 @@ def test_evaluate_checkpoint_resumes_and_caches(rendered_table: Path, tiny_check
     other = evaluate_checkpoint(rendered_table, str(tiny_checkpoint), out,
                                 GenerationConfig(batch_size=4, max_new_tokens=3, shard_size=5), log=lambda _m: None)
     assert not other.reused and other.folder == report.folder
+
+
+def test_a_changed_judge_rule_rejudges_without_answering_again(rendered_table: Path, tiny_checkpoint: Path,
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rule = tmp_path / "rule.py"
+    rule.write_text("rules v1\n")
+    monkeypatch.setattr("evaluation.run.rule_files", lambda: [rule])
+    config = GenerationConfig(batch_size=8, max_new_tokens=4, shard_size=64)
+    first = evaluate_checkpoint(rendered_table, str(tiny_checkpoint), tmp_path / "eval", config, log=lambda _m: None)
+    marker = read_marker(first.folder / "predictions" / "part-00000.json")
+    assert marker is not None and marker["step"]["outputs"].keys() == {"part-00000.parquet"}
+    rule.write_text("rules v2\n")
+    logged: list[str] = []
+    again = evaluate_checkpoint(rendered_table, str(tiny_checkpoint), tmp_path / "eval", config, log=logged.append)
+    assert not again.reused and logged == []  # judged again, nothing answered again
+    assert again.scores.to_json() == first.scores.to_json()
 
 
 def test_report_against_a_baseline_has_both_readme_tables(rendered_table: Path, tiny_checkpoint: Path,

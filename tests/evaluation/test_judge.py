@@ -4,9 +4,10 @@ import math
 import pytest
 
 from assets.cli import main as spatialmix
-from evaluation.judge import Truth, clock_difference, judge, truth_from_argument
+from evaluation.judge import Truth, clock_difference, clock_positions, judge, truth_from_argument
 from evaluation.quantities import clock_hours, length_metres
-from tests.evaluation.verdicts import VERDICTS
+from evaluation.questions import question_options
+from tests.evaluation.verdicts import PHRASINGS, VERDICTS
 
 
 def _verdict(category: str, truth: Truth, question: str, answer: str) -> str:
@@ -23,6 +24,62 @@ def test_verdict_set_is_judged_with_100_percent_accuracy() -> None:
     accuracy = 1 - len(misjudged) / len(VERDICTS)
     print(f"judge accuracy on {len(VERDICTS)} hand-written verdicts: {100 * accuracy:.1f}%")
     assert not misjudged, misjudged
+
+
+def test_probed_phrasings_are_judged_with_100_percent_accuracy() -> None:
+    assert len(PHRASINGS) >= 80
+    assert sum(e == "wrong" for *_, e in PHRASINGS) >= 20  # the set also catches a judge that says yes to all
+    misjudged = [(c, t.value, q, a, e, _verdict(c, t, q, a)) for c, t, q, a, e in PHRASINGS
+                 if _verdict(c, t, q, a) != e]
+    assert not misjudged, misjudged
+
+
+def _cli_args(category: str, truth: Truth, question: str, answer: str) -> list[str]:
+    """The `spatialmix judge` arguments that state the same case as the engine call."""
+    value = {"yes_no": lambda: "yes" if truth.value else "no", "choice": lambda: truth.options[int(truth.value)],
+             "metres": lambda: f"{truth.value:g}", "clock": lambda: f"{truth.value:g}"}[truth.kind]()
+    args = ["judge", "--category", category, "--truth", value, "--answer", answer, "--question", question]
+    if question and truth.options and question_options(question, category) != truth.options:
+        args += ["--objects", *truth.options]
+    return args
+
+
+def test_the_cli_gives_the_engines_verdict_on_every_case(capsys: pytest.CaptureFixture) -> None:
+    different = []
+    for category, truth, question, answer, expected in VERDICTS + PHRASINGS:
+        assert spatialmix(_cli_args(category, truth, question, answer)) == 0
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        if last != ("correct" if expected == "correct" else "wrong"):
+            different.append((category, truth.value, question, answer, expected, last))
+    assert not different, different
+
+
+def test_named_objects_are_read_from_the_question() -> None:
+    assert question_options("Is the lamp bigger than the sofa?", "big_small") == ("the lamp", "the sofa")
+    assert question_options("Is the back door behind the blue car?", "behind_front") == \
+        ("the back door", "the blue car")
+    assert question_options("Is the lamp or the sofa taller?", "tall_short") == ("the lamp", "the sofa")
+    assert question_options("Who is taller, John or Mary?", "tall_short") == ("John", "Mary")
+    assert question_options("Is the chair closer to the camera than the table?", "behind_front") == \
+        ("the chair", "the table")
+    assert question_options("Is it bigger?", "big_small") == ()
+    assert question_options("Is Region [2] left of Region [0]?", "left_right") == ("Region [2]", "Region [0]")
+
+
+def test_without_a_question_a_statement_restates_the_asked_relation() -> None:
+    """The documented default: affirmed is yes; negated, or presented as a correction, is no."""
+    expected = {"The lamp is to the left of the sofa.": 1.0, "It is on the right.": 1.0,
+                "The lamp is not to the left of the sofa.": 0.0, "In fact, the lamp is to the right of the sofa.": 0.0,
+                "Actually it is on the left.": 0.0, "The lamp is next to the sofa.": None}
+    assert {answer: judge("left_right", Truth("yes_no", 1.0), answer).parsed for answer in expected} == expected
+
+
+def test_a_stated_time_points_at_its_nearest_clock_hour() -> None:
+    assert clock_positions(8.75) == (9.0,) and clock_positions(8.25) == (8.0,)
+    assert clock_positions(12.5) == (12.0, 1.0) and clock_positions(0.5) == (12.0, 1.0)
+    assert clock_positions(11.6) == (12.0,)
+    v = judge("direction", Truth("clock", 10), "around 8:45")
+    assert v.correct and v.error == pytest.approx(1.25)  # the error stays the exact difference
 
 
 @pytest.mark.parametrize(("said", "truth", "correct"), [(0.75, 1.0, True), (1.25, 1.0, True), (0.7499, 1.0, False),
@@ -59,6 +116,8 @@ def test_truth_must_fit_the_category() -> None:
     with pytest.raises(ValueError, match="clock hour"):
         judge("direction", Truth("clock", 13), "1 o'clock")
     assert truth_from_argument("direction", "12") == Truth("clock", 12.0)
+    assert truth_from_argument("height", "150 cm") == Truth("metres", 1.5)
+    assert truth_from_argument("direction", "3 o'clock") == Truth("clock", 3.0)
     for category, text in [("left_right", "1.2"), ("height", "tall"), ("height", "-1"), ("height", "nan"),
                            ("direction", "3.5"), ("direction", "0"), ("colour", "red")]:
         with pytest.raises(ValueError):
@@ -73,6 +132,13 @@ def test_truth_must_fit_the_category() -> None:
     (["--category", "left_right", "--truth", "no", "--answer", "In fact, Region [0] is to the right of Region [1].",
       "--question", "Is Region [0] to the left of Region [1]?"], "correct"),
     (["--category", "width", "--truth", "0.5", "--answer", "I cannot tell."], "wrong"),
+    (["--category", "big_small", "--truth", "no", "--question", "Is the lamp bigger than the sofa?",
+      "--answer", "The lamp is actually smaller than the sofa."], "correct"),
+    (["--category", "direction", "--truth", "10", "--answer", "around 8:45"], "correct"),
+    (["--category", "tall_short", "--truth", "the sofa", "--question", "Which is taller, the lamp or the sofa?",
+      "--answer", "The lamp is shorter."], "correct"),
+    (["--category", "tall_short", "--truth", "Region [0]", "--question", "Which is taller, Region [0] or Region [1]?",
+      "--answer", "Region [1]."], "wrong"),
 ])
 def test_cli_prints_the_verdict_last_and_exits_0(args: list[str], last: str, capsys: pytest.CaptureFixture) -> None:
     assert spatialmix(["judge", *args]) == 0
@@ -85,6 +151,11 @@ def test_cli_prints_the_verdict_last_and_exits_0(args: list[str], last: str, cap
     ["--category", "left_right", "--truth", "maybe", "--answer", "x"],
     ["--category", "direction", "--truth", "13", "--answer", "x"],
     ["--category", "height", "--answer", "x"],
+    ["--category", "tall_short", "--truth", "yes", "--question", "Which is taller, the lamp or the sofa?",
+     "--answer", "x"],
+    ["--category", "tall_short", "--truth", "the chair", "--question", "Which is taller, the lamp or the sofa?",
+     "--answer", "x"],
+    ["--category", "tall_short", "--truth", "the lamp", "--question", "Which is taller?", "--answer", "x"],
 ])
 def test_cli_bad_arguments_exit_2(args: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:

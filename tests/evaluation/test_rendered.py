@@ -6,15 +6,14 @@ import pytest
 
 from evaluation.judge import judge
 from evaluation.relations import asked_polarity, mentions
-from evaluation.rendered import HELDOUT_SEED, check_disjoint, rendered_benchmark, scene_items
-from spatialqa_gen.accuracy import truth_facts
-from spatialqa_gen.facts import clock_hour, measure
+from evaluation.rendered import HELDOUT_SEED, check_disjoint, heldout_scene, rendered_benchmark, scene_items
+from spatialqa_gen.definitions import clock_hour, measure
 from spatialqa_gen.scene_pool import write_scene_pool
 
 
 def test_truths_are_the_true_geometry() -> None:
     scene, items = scene_items(HELDOUT_SEED + 3)
-    facts = {f.name: f for f in truth_facts(scene).values()}
+    facts = {f.name: f for f in heldout_scene(HELDOUT_SEED + 3)[1].values()}
     visible = {r.name for r in scene.regions}
     assert len(items) >= 8
     for item in items:
@@ -59,7 +58,7 @@ def test_qualitative_answers_follow_the_sign_of_the_fact() -> None:
     """A yes/no truth is yes exactly when the asked relation holds in 3D (checked on the facts)."""
     for seed in range(HELDOUT_SEED, HELDOUT_SEED + 4):
         scene, items = scene_items(seed)
-        facts = {f"the {f.name}": f for f in truth_facts(scene).values()}
+        facts = {f"the {f.name}": f for f in heldout_scene(seed)[1].values()}
         for item in (i for i in items if i.truth.kind == "yes_no"):
             a, b = (facts[o] for o in item.truth.options)
             more = measure(item.category, a, b) > 0

@@ -1,9 +1,9 @@
-"""Small copies of the benchmarks' upstream shapes, for the sample mirror (`sample/` places them).
+"""Small copies of the benchmarks' upstream shapes, placed in the sample mirror at their hub paths.
 
 Rows are made from held-out rendered scenes in SpatialRGPT-Bench's own phrasing ("Region [i]",
 "Incorrect, Region [0] is not ...", "<mask>" in the conversation, qa_info categories such as
-left_predicate / tall_choice / distance_data), so their truths are exact. Each writer fills a folder
-shaped like the hub repo:
+left_predicate / tall_choice / distance_data), so their truths are exact. Each repo is shaped like the
+hub's:
 
 - SpatialRGPT-Bench: SpatialRGPT-Bench_v1.json + images/<file_path>, and data/val-*.parquet with the
   picture embedded and nested fields as structs;
@@ -19,18 +19,17 @@ import random
 from pathlib import Path
 
 import datasets
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
 from evaluation.benchmarks import region_text
-from evaluation.rendered import HELDOUT_SEED
-from pipeline.atomic import write_bytes, write_text
-from spatialqa_gen.accuracy import truth_facts
-from spatialqa_gen.facts import clock_hour, measure
-from spatialqa_gen.qa import QAConfig, askable, make_turn
-from spatialqa_gen.scene import render_scene
+from evaluation.rendered import HELDOUT_SEED, askable, heldout_scene
+from evaluation.sources import SPATIAL_RELATION_EVAL, SPATIALRGPT_BENCH
+from pipeline.sources.hub_files import HUB
+from sample.hub import write_repo
+from sample.media import mirror_file
+from spatialqa_gen.definitions import clock_hour, measure
 
 SAMPLE_SEED = HELDOUT_SEED + 500_000  # inside the held-out range: never training data
 PHRASE = {"left": "to the left of", "right": "to the right of", "above": "above", "below": "below",
@@ -70,20 +69,20 @@ def _spoken(metres: float, rng: random.Random) -> str:
 def _records(scenes: int, rng: random.Random) -> tuple[list[dict], dict[str, bytes]]:
     """SpatialRGPT-Bench records and their pictures (file_path -> JPEG bytes)."""
     records, images = [], {}
-    config = QAConfig()
     for s in range(scenes):
-        scene = render_scene(SAMPLE_SEED + s)
-        facts = truth_facts(scene)
+        scene, facts = heldout_scene(SAMPLE_SEED + s)
         buf = io.BytesIO()
         Image.fromarray(scene.rgb).save(buf, "JPEG", quality=90)
         file_path = f"rendered/{scene.scene_id}.jpg"
         images[file_path] = buf.getvalue()
         boxes = {r.key: [round(v, 1) for v in r.box] for r in scene.regions}
         keys = list(boxes)
+        if len(keys) < 2:  # a harness scene may show a single boxed object: nothing to compare
+            continue
         info = {"file_path": file_path, "height": scene.rgb.shape[0], "width": scene.rgb.shape[1]}
         for i, (word, (category, more)) in enumerate(WORD.items()):
             a, b = (facts[k] for k in rng.sample(keys, 2))
-            if make_turn(category, a, b, np.random.default_rng(0), config).abstained:
+            if not askable(category, a, b):
                 continue
             holds = (measure(category, a, b) > 0) == more
             if (i + s) % 2 == 0:
@@ -100,7 +99,7 @@ def _records(scenes: int, rng: random.Random) -> tuple[list[dict], dict[str, byt
         for kind, (category, q, gt) in QUANTITATIVE.items():
             single = category in ("width", "height")
             a, b = (facts[k] for k in rng.sample(keys, 2))
-            if not askable(category, a, None if single else b, config):
+            if not askable(category, a, None if single else b):
                 continue
             fact = measure(category, a, None if single else b)
             v = str(clock_hour(fact)) if category == "direction" else _spoken(fact, rng)
@@ -140,25 +139,42 @@ CONVERTED_FEATURES = datasets.Features({"id": TEXT, "image": datasets.Image(), "
                                         "qa_info": TEXT, "bbox": TEXT})
 
 
-def write_spatialrgpt_bench_sample(repo: Path, seed: int = 0, scenes: int = 2) -> None:
-    """The SpatialRGPT-Bench repo shape under `repo` (idempotent: same seed, same bytes)."""
+def spatialrgpt_bench_files(seed: int = 0, scenes: int = 3) -> dict[str, bytes]:
+    """The SpatialRGPT-Bench repo's files (same seed, same bytes): the JSON with images/<file_path>, and
+    data/val-*.parquet with the picture embedded and nested fields as structs."""
     records, images = _records(scenes, random.Random(seed))
-    write_text(repo / "SpatialRGPT-Bench_v1.json", json.dumps(records, indent=1))
-    for path, data in images.items():
-        write_bytes(repo / "images" / path, data)
     rows = [{**r, "image": {"bytes": images.get(r["image_info"]["file_path"]), "path": r["image_info"]["file_path"]}}
             for r in records]
-    write_bytes(repo / "data" / "val-00000-of-00001.parquet", _parquet(rows, SRGPT_FEATURES))
-    write_text(repo / "README.md", "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: val\n"
-                                   "    path: data/val-*\n---\nSample of a8cheng/SpatialRGPT-Bench "
-                                   "(rendered scenes).\n")
+    return {"SpatialRGPT-Bench_v1.json": json.dumps(records, indent=1).encode(),
+            **{f"images/{path}": data for path, data in images.items()},
+            "data/val-00000-of-00001.parquet": _parquet(rows, SRGPT_FEATURES)}
 
 
-def write_spatial_relation_eval_sample(repo: Path, seed: int = 1, scenes: int = 2) -> None:
-    """rogerxi/Spatial-Relation-Eval as its hub Parquet conversion (refs/convert/parquet) under `repo`."""
+def spatial_relation_eval_files(seed: int = 1, scenes: int = 3) -> dict[str, bytes]:
+    """rogerxi/Spatial-Relation-Eval's Parquet conversion (refs/convert/parquet): default/train/0000.parquet
+    with the picture embedded and nested fields as JSON / Python-literal strings."""
     records, images = _records(scenes, random.Random(seed))
     rows = [{"id": r["id"], "image": {"bytes": images.get(r["image_info"]["file_path"]),
                                       "path": r["image_info"]["file_path"]},
              "text_q": r["text_q"], "conversations": json.dumps(r["conversations"]), "qa_info": repr(r["qa_info"]),
              "bbox": json.dumps(r["bbox"])} for r in records]
-    write_bytes(repo / "default" / "train" / "0000.parquet", _parquet(rows, CONVERTED_FEATURES))
+    return {"default/train/0000.parquet": _parquet(rows, CONVERTED_FEATURES)}
+
+
+def write_benchmark_samples(root: Path, seed: int = 0) -> dict[str, Path]:
+    """Both benchmarks in the mirror `root` at their hub paths (`<root>/huggingface.co/datasets/<repo>/`),
+    with the tree-API listings an HTTP mirror serves, so the benchmark sources ingest them through the
+    same code as the real hub. Only what the sources read goes there (SpatialRGPT-Bench's `data/`: the
+    JSON form, a root-level file whose tree listing would collide with the folders' in a mirror folder,
+    is read by the tests from `spatialrgpt_bench_files`). Returns each source's repo folder."""
+    readme = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: {split}\n    path: {glob}\n---\n" \
+             "Sample of {repo} (rendered held-out scenes in its shape; see sample/benchmarks.py).\n"
+    folders = {}
+    srgpt = {path: data for path, data in spatialrgpt_bench_files(seed).items() if path.startswith("data/")}
+    for source, files in ((SPATIALRGPT_BENCH, srgpt),
+                          (SPATIAL_RELATION_EVAL, spatial_relation_eval_files(seed + 1))):
+        split, glob = next(iter(source.splits.items()))
+        write_repo(root, source.repo_id, source.revision, files,
+                   readme.format(split=split, glob=glob, repo=source.repo_id))
+        folders[source.name] = mirror_file(root, f"{HUB}/datasets/{source.repo_id}")
+    return folders

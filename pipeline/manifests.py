@@ -11,8 +11,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-import pyarrow.parquet as pq
-
 from .names import path_problem
 from .records import exists_under
 
@@ -39,6 +37,8 @@ def image_hashes(tables_root: Path) -> "pl.DataFrame":
 
 def written_paths(manifests: Iterable[Path]) -> set[str]:
     """The paths the given manifests list as written (absent manifests list nothing)."""
+    import pyarrow.parquet as pq  # here, not at module level: the Dagster definitions import this module
+
     return {p for m in manifests if m.is_file() for p in pq.read_table(m, columns=["path"]).column(0).to_pylist() if p}
 
 

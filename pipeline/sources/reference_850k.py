@@ -23,9 +23,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Mapping
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ..atomic import write_table, write_text
 from ..layout import Layout
@@ -38,12 +36,14 @@ from .hub import HubFile, locked_commit
 from .hub_files import list_hub, list_mirror
 from .llava_json import convert_records, load_records
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 SOURCE = "spatial_llava_850k"
 REPO_ID = "rogerxi/LLaVA-Spatial-Instruct-850K"
 REVISION = "main"  # resolved to a commit at the first download and recorded
 VERSION = "reference-850k-v1"
 NAMED_FOLDERS = {"spatialqa/images/": "spatialqa_hub/images/"}  # seed folder -> ours, same file names
-IMAGE_MAP = pa.schema([("image", pa.string()), ("ours", pa.string()), ("how", pa.string())])
 HOW = ("exists", "by_name", "by_content", "missing")
 
 
@@ -113,10 +113,13 @@ class Reconciler:
             counts[image.split("/", 1)[0]][how] += 1
         return {folder: {h: c[h] for h in HOW} for folder, c in sorted(counts.items())}
 
-    def table(self) -> pa.Table:
+    def table(self) -> "pa.Table":
+        import pyarrow as pa  # here, not at module level: the Dagster definitions import this module
+
         items = sorted(self.resolved.items())
+        schema = pa.schema([("image", pa.string()), ("ours", pa.string()), ("how", pa.string())])
         return pa.table({"image": [i for i, _ in items], "ours": [o for _, (o, _) in items],
-                         "how": [h for _, (_, h) in items]}, schema=IMAGE_MAP)
+                         "how": [h for _, (_, h) in items]}, schema=schema)
 
 
 def build_reference(layout: Layout, annotation: Path, reference_images: Path | None,

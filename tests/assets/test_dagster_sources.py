@@ -30,6 +30,16 @@ def test_every_definition_loads(dagster_home):
         assert defs.resolve_job_def(job).partitions_def is not None
 
 
+def test_loading_the_definitions_imports_no_heavy_library():
+    """The UI, the daemon and every run process load the definitions: the engines' heavy libraries are
+    imported inside the steps that use them."""
+    heavy = ("torch", "open3d", "polars", "pyarrow", "datasets", "transformers", "deepspeed", "ray", "psycopg2")
+    code = f"import sys, assets.definitions; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_source_assets_materialize_with_checks(dagster_home, mirror_server, layout):
     instance = dg.DagsterInstance.get()
     workspace = Workspace(data_root=str(layout.data_root), mirror=mirror_server.url, workers=1)

@@ -102,6 +102,10 @@ def _browser() -> Iterator:
         page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda button: button.click())
         try:
             yield page
+        except Exception:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=ARTIFACTS / "failure.png")  # what the browser showed when it failed
+            raise
         finally:
             context.close()
 
@@ -125,8 +129,9 @@ def test_the_ui_reproduces_the_sample_in_a_real_browser(sample_ui) -> None:
     with _browser() as page:
         # the lineage renders: one box per group, statuses loaded
         page.goto(f"{url}/asset-groups")
-        for group in ("image_sources", "hub_sources", "annotation_sources", "spatialqa", "mixture", "training"):
-            page.get_by_text(group, exact=True).last.wait_for()
+        for group in ("image_sources", "hub_sources", "annotation_sources", "spatialqa", "mixture", "training",
+                      "evaluation"):
+            page.get_by_text(group, exact=True).filter(visible=True).first.wait_for()
         page.get_by_text("fetching statuses").first.wait_for(state="detached")
         page.screenshot(path=ARTIFACTS / "lineage.png")
 

@@ -325,7 +325,8 @@ from pipeline.layout import Layout
 from pipeline.sources.base import IngestContext
 from pipeline.sources.remote import RemoteFile
 from pipeline.sources.zip_images import ZipImageSource
-src = ZipImageSource("pics", (RemoteFile("https://example.org/pics.zip"),), ("pics/",), 1, 0)
+# No mirror here, so the upstream count guard applies: the archive holds the 400 images it publishes.
+src = ZipImageSource("pics", (RemoteFile("https://example.org/pics.zip"),), ("pics/",), 1, 400)
 src.ingest(IngestContext(Layout.at(sys.argv[1]), None, 2, lambda _: None), "000")
 """
 

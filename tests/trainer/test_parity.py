@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,8 @@ def sample_mixture(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, A
 @pytest.mark.timeout(1800)
 def test_every_sample_mixture_record_matches_llava(sample_mixture: list[dict[str, Any]],
                                                    tokenizers: tuple[Any, Any]) -> None:
-    assert len(sample_mixture) == 82
+    recipe = tomllib.loads((PROJECT_ROOT / "recipes/sample.toml").read_text())
+    assert len(sample_mixture) == sum(c["expected"] for c in recipe["components"])  # tolerance 0: exact
     results = [compare(r["conversations"], bool(r.get("image")), *tokenizers) for r in sample_mixture]
     assert sum(diff for diff, _ in results) == 0
     assert all(supervised > 0 for _, supervised in results)

@@ -20,7 +20,7 @@ import yaml
 from pipeline.atomic import write_text
 
 from .deployment import DEFINITIONS_MODULE, PG_PASSWORD_ENV, DeploymentError, instance_config
-from .settings import SETTINGS_FILE, TABLES, Settings, settings_text
+from .settings import SETTINGS_FILE, TABLES, Settings, settings_text, type_problem
 
 PG_PASSWORD_KEY = "postgresql-password"  # the key Dagster's chart reads in global.postgresqlSecretName
 DAGSTER_HOME = "/opt/dagster/dagster_home"  # the chart's global.dagsterHome: the instance folder of every pod
@@ -96,9 +96,8 @@ def deploy_settings(table: dict[str, Any]) -> DeploySettings:
         raise DeploymentError(f"[deploy.settings] keys {unknown} are not settings the cluster takes from there; "
                               f"known: {sorted(settable)} (the rest follow from [deploy])")
     for key, value in table.get("settings", {}).items():
-        expected = type(getattr(Settings(), key))
-        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
-            raise DeploymentError(f"[deploy.settings] `{key}` must be {expected.__name__}, got {value!r}")
+        if problem := type_problem(key, value):
+            raise DeploymentError(f"[deploy.settings] {problem}")
     return DeploySettings(**{**table, **groups})
 
 

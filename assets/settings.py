@@ -88,6 +88,14 @@ def load_settings(home: Path | None = None) -> Settings:
     return read_settings(path)
 
 
+def type_problem(key: str, value: Any) -> str | None:
+    """Why `value` cannot be the setting `key` (a known key), or None (a bool is no int, nor the reverse)."""
+    expected = dict if key in TABLES else type(getattr(Settings(), key))
+    if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+        return f"`{key}` must be {expected.__name__}, got {value!r}"
+    return None
+
+
 def read_settings(path: Path) -> Settings:
     """The settings of one file, every key and type checked."""
     try:
@@ -98,9 +106,8 @@ def read_settings(path: Path) -> Settings:
     if unknown := sorted(set(data) - set(known)):
         raise SettingsError(f"{path}: unknown keys {unknown}; known: {sorted(known)}")
     for key, value in data.items():
-        expected = dict if key in TABLES else type(getattr(Settings(), key))
-        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
-            raise SettingsError(f"{path}: `{key}` must be {expected.__name__}, got {value!r}")
+        if problem := type_problem(key, value):
+            raise SettingsError(f"{path}: {problem}")
     if data.get("deployment", "embedded") not in DEPLOYMENTS:
         raise SettingsError(f"{path}: `deployment` must be one of {', '.join(DEPLOYMENTS)}, got {data['deployment']!r}")
     return Settings(**data)

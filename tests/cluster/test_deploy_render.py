@@ -83,6 +83,8 @@ def test_settings_refuse_unknown_keys_and_untagged_images(tmp_path: Path) -> Non
         deploy_settings({"gpu_workers": {"gpu": 8}})
     with pytest.raises(DeploymentError, match="not settings the cluster takes from there"):
         deploy_settings({"settings": {"deployment": "embedded"}})
+    with pytest.raises(DeploymentError, match=r"\[deploy.settings\] `spatialqa_shards` must be int"):
+        deploy_settings({"settings": {"spatialqa_shards": "8"}})
     with pytest.raises(DeploymentError, match="explicit tag"):
         render(deploy_settings({"image": "registry:5000/spatialmix"}))
     settings = tmp_path / "spatialmix.toml"

@@ -44,6 +44,9 @@ def test_settings_that_do_not_go_together_are_refused(tmp_path: Path) -> None:
     bad.write_text('deployment = "kubernetes"\n')
     with pytest.raises(SettingsError, match="embedded, postgres, ray"):
         read_settings(bad)
+    bad.write_text('deployment = "postgres"\npostgres_port = "5432"\n')
+    with pytest.raises(SettingsError, match="`postgres_port` must be int"):
+        read_settings(bad)
     with pytest.raises(DeploymentError, match="needs `ray_address`"):
         check_settings(Settings(deployment="ray"))
     with pytest.raises(DeploymentError, match='needs deployment "ray"'):

@@ -210,7 +210,7 @@ class LocalRayCluster:
     def __exit__(self, *exc: object) -> None:
         for node in reversed(self.nodes):  # workers first, then the head
             self.kill_node_process_group(node, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5  # then SIGKILL: nothing of a throwaway cluster needs keeping
         while time.monotonic() < deadline and any(_group_alive(n.pgid) for n in self.nodes):
             time.sleep(0.5)
         for node in self.nodes:

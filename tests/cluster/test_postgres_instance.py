@@ -1,9 +1,9 @@
-"""The `postgres` deployment profile against a real PostgreSQL on loopback: the sample graph, a
-partitioned backfill whose runs overlap, and a re-run that rewrites nothing; an unreachable server is
-one plain message naming the connection."""
+"""The `postgres` deployment against a real PostgreSQL on loopback: the sample graph and a re-run that
+rewrites nothing (the partitioned backfill with overlapping runs on PostgreSQL is in
+test_ray_cluster.py, whose deployment keeps its instance there too); an unreachable server is one
+plain message naming the connection."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +13,7 @@ import pytest
 
 from sample.services import LocalPostgres, free_port, instance_env
 from tests.assets.test_cli import _outputs
-from tests.cluster.conftest import backfill, dagster_daemon, profile_env, wait_for_runs
+from tests.cluster.conftest import profile_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def test_unreachable_postgres_is_one_message_naming_the_connection(tmp_path: Pat
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_sample_graph_backfill_and_rerun_on_postgres(tmp_path: Path, postgres: LocalPostgres,
+def test_sample_graph_and_rerun_on_postgres(tmp_path: Path, postgres: LocalPostgres,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     env = profile_env("postgres", tmp_path / "home", postgres, data_root=str(tmp_path / "playground" / "data"))
     for key, value in env.items():
@@ -54,18 +54,8 @@ def test_sample_graph_backfill_and_rerun_on_postgres(tmp_path: Path, postgres: L
     assert len(sample) > 60 and {r.status for r in sample} == {dg.DagsterRunStatus.SUCCESS}
     earlier |= {r.run_id for r in sample}
 
-    # A backfill of textvqa's 4 shards through the run queue: the daemon runs 2 at a time.
-    # (run-sample left the sample's settings in the instance: data root, mirror folder, recipe.)
-    backfill("ingest_textvqa", env)
-    log = tmp_path / "daemon.log"
-    with dagster_daemon(env, log):
-        runs = wait_for_runs(instance, 4, lambda rs: all(r.is_finished for r in rs), 600, log, earlier)
-    shard_runs = [instance.get_run_record_by_id(r.run_id) for r in runs]
-    assert {r.dagster_run.job_name for r in shard_runs} == {"ingest_textvqa"}
-    assert len(shard_runs) == 4 and {r.dagster_run.status for r in shard_runs} == {dg.DagsterRunStatus.SUCCESS}
-    spans = sorted((r.start_time, r.end_time) for r in shard_runs)
-    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), f"no two runs overlapped: {spans}"
-    earlier |= {r.run_id for r in runs}
+    # The partitioned backfill with concurrent runs on this storage is the `ray` deployment's
+    # (tests/cluster/test_ray_cluster.py: queued runs through the daemon, overlapping, on PostgreSQL).
 
     # A re-run on the same instance: new runs recorded, nothing downloaded or rewritten.
     before = _outputs(tmp_path / "playground")

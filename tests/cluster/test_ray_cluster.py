@@ -141,6 +141,10 @@ def test_shards_and_spatialqa_on_two_nodes_match_single_machine(
     with dagster_daemon(env, log):
         runs = wait_for_runs(instance, 7, lambda rs: all(r.is_finished for r in rs), 900, log, earlier)
     assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
+    # The queued shard runs overlapped (the run queue takes 2 at a time): concurrent runs on PostgreSQL.
+    shard_runs = [instance.get_run_record_by_id(r.run_id) for r in runs if r.job_name == "ingest_textvqa"]
+    spans = sorted((r.start_time, r.end_time) for r in shard_runs)
+    assert len(spans) == 4 and any(b[0] < a[1] for a, b in zip(spans, spans[1:])), f"no two runs overlapped: {spans}"
     assert_same_outputs(expected, tmp_path / "ray" / "playground" / "data")
 
     jobs = step_jobs(ray_cluster, {r.run_id for r in runs})

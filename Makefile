@@ -1,4 +1,5 @@
 # The two commands of the README:  `make sample` (main job on the embedded sample) and `make test`.
+# Set-up also installs the `cluster` extra (PostgreSQL/Ray deployments), which tests/cluster exercises.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -11,7 +12,7 @@ $(STAMP): pyproject.toml scripts/system_deps.sh
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: these wheels are the ones on the build machines' local wheel store.
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,cluster]'
 	touch $(STAMP)
 
 # The real LLaMA/Vicuna vocabulary (from llama-cpp-python's sdist) for the label-mask test.

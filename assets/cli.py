@@ -17,6 +17,8 @@ from evaluation.cli import add_judge_parser
 from pipeline.sources.registry import SOURCES
 
 from . import cli_args
+from .deploy_commands import add_deploy_commands
+from .deployment import DeploymentError, check_settings
 from .runner import ENTRY_TAG, RunFailed, StepResult, materialize_keys, open_instance
 from .settings import (PROJECT_ROOT, Settings, SettingsError, instance_home, load_settings, save_settings,
                        settings_path)
@@ -111,7 +113,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     defs = build_definitions(settings)
     config = _run_config(settings, mirror=args.mirror, workers=args.workers)
-    steps = materialize_keys(defs, open_instance(home), _source_keys(defs, args.sources), config,
+    steps = materialize_keys(defs, open_instance(home, settings), _source_keys(defs, args.sources), config,
                              tags={ENTRY_TAG: "spatialmix ingest"})
     print_summary(steps)
     print(f"\nruns recorded in the instance {home} (see them with `spatialmix ui`)")
@@ -140,7 +142,7 @@ def cmd_run_sample(args: argparse.Namespace) -> int:
     defs = build_definitions(settings)
     with MirrorServer(root) as server:
         keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[-1] not in args.skip]
-        steps = materialize_keys(defs, open_instance(home), keys, _run_config(settings, mirror=server.url),
+        steps = materialize_keys(defs, open_instance(home, settings), keys, _run_config(settings, mirror=server.url),
                                  tags={ENTRY_TAG: "spatialmix run-sample"})
     print_summary(steps)
     print(f"\ndata root:  {settings.data_root}\nmirror:     {root} (served at {server.url} during this run)")
@@ -152,6 +154,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
     if args.set:
         settings = dataclasses.replace(settings, **dict(args.set)).with_paths_resolved(Path.cwd())
+        check_settings(settings)  # e.g. deployment "ray" without ray_address: refused, nothing written
         save_settings(home, settings)
     from pipeline.verify import redact
 
@@ -195,7 +198,7 @@ def ui_command(args: argparse.Namespace) -> list[str]:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     home, settings = resolve(args)
-    open_instance(home)  # the project's dagster.yaml in place
+    open_instance(home, settings)  # the deployment's dagster.yaml in place, its storage reachable
     print(f"instance {home} (data root {settings.data_root}; settings in {settings_path(home).name})", flush=True)
     child = subprocess.Popen(ui_command(args), env=dict(os.environ, DAGSTER_HOME=str(home)))
     try:
@@ -246,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_settings)
 
     add_judge_parser(sub)
+    add_deploy_commands(sub, resolve)
 
     p = sub.add_parser("ui", help="open `dagster dev` on the instance of the data root",
                        epilog="anything after `--` is passed to `dagster dev`")
@@ -261,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RunFailed, SettingsError) as err:
         print(f"spatialmix: {err}", file=sys.stderr)
         return 1
+    except DeploymentError as err:  # an operator's problem (no server, no shared volume): one plain message
+        print(f"spatialmix: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

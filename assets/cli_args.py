@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline.sources.registry import SOURCES
 
-from .settings import Settings
+from .settings import DEPLOYMENTS, TABLES, Settings
 
 MIRROR_SCHEMES = ("http://", "https://", "file://")
 
@@ -68,7 +68,7 @@ def setting(item: str) -> tuple[str, Any]:
     from trainer.launch import LAUNCHERS
 
     key, sep, raw = item.partition("=")
-    known = {f.name for f in dataclasses.fields(Settings)} - {"sources"}
+    known = {f.name for f in dataclasses.fields(Settings)} - set(TABLES)
     if not sep or key not in known:
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(sorted(known))}"
@@ -78,11 +78,13 @@ def setting(item: str) -> tuple[str, Any]:
         value = raw if kind is str else kind(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{key} must be {kind.__name__}, got {raw!r}") from None
-    choices = {"finetune_preset": tuple(PRESETS), "launcher": LAUNCHERS}.get(key)
+    choices = {"finetune_preset": tuple(PRESETS), "launcher": (*LAUNCHERS, "ray"), "deployment": DEPLOYMENTS}.get(key)
     if choices and value not in choices:
         raise argparse.ArgumentTypeError(f"{key} must be one of {', '.join(choices)}, got {raw!r}")
     if key == "mirror":
         value = mirror(value)
     if key == "workers":
         value = workers(raw)
+    if key == "ray_shard_cpus" and value < 1:
+        raise argparse.ArgumentTypeError(f"ray_shard_cpus must be at least 1, got {raw!r}")
     return key, value

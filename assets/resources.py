@@ -27,6 +27,8 @@ class Workspace(ConfigurableResource):
     finetune_preset: str = "llava-1.5-7b"
     launcher: str = "deepspeed"
     eval_baseline: str = ""     # the baseline `evaluate` scores next to the finetuned checkpoint
+    deployment: str = "embedded"  # "ray": the finetune may train through Ray Train at ray_address
+    ray_address: str = ""
     source_options: str = "{}"  # JSON: {source: {option: value}} (e.g. ocr_vqa.dataset_json)
 
     @classmethod
@@ -34,7 +36,8 @@ class Workspace(ConfigurableResource):
         return cls(data_root=settings.data_root, tables_root=settings.tables_root, cache_root=settings.cache_root,
                    mirror=settings.mirror, workers=settings.workers, scene_pool=settings.scene_pool,
                    recipe=settings.recipe, finetune_preset=settings.finetune_preset, launcher=settings.launcher,
-                   eval_baseline=settings.eval_baseline, source_options=json.dumps(settings.sources, sort_keys=True))
+                   eval_baseline=settings.eval_baseline, deployment=settings.deployment,
+                   ray_address=settings.ray_address, source_options=json.dumps(settings.sources, sort_keys=True))
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Tag the run with its data root, whatever launched it (UI, backfill, sensor, CLI), so the runs
@@ -50,6 +53,7 @@ class Workspace(ConfigurableResource):
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
 
-    def ingest_context(self, log: Log) -> IngestContext:
+    def ingest_context(self, log: Log, workers: int | None = None) -> IngestContext:
+        """`workers`: the step's own count (a Ray step: the CPUs it holds) instead of the workspace's."""
         options: dict[str, Any] = json.loads(self.source_options or "{}")
-        return IngestContext(self.layout(), self.mirror or None, self.worker_count(), log, options)
+        return IngestContext(self.layout(), self.mirror or None, workers or self.worker_count(), log, options)

@@ -4,29 +4,34 @@ instance folder so it shows in `dagster dev`, tagged with where it came from.
 
 On a terminal only the assets' own progress lines are printed (Dagster's step events stay in the
 instance); a failed run stops the sequence with `RunFailed`, one line naming the asset, the run id,
-the reason and the run's full log written under `<instance>/logs/`."""
+the reason and the run's full log written under `<instance>/logs/`. Runs execute in this process,
+except under deployment "ray", where this process is the run worker and each step a Ray job."""
+import contextlib
 import logging
-import shutil
+import os
 import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import dagster as dg
+from dagster._core.execution.execution_result import ExecutionResult  # both results' base; not exported
 from dagster._core.instance.ref import InstanceRef  # the documented way to open an instance by folder
 
-from .settings import PROJECT_ROOT
+from .deployment import DEFINITIONS_MODULE, check_instance_storage, check_settings, write_instance_yaml
+from .settings import PROJECT_ROOT, Settings
 
 ENTRY_TAG, SOURCE_TAG, BATCH_TAG = "spatialmix/entry", "spatialmix/source", "spatialmix/batch"
 
 
-def open_instance(home: Path) -> dg.DagsterInstance:
-    """The instance in `home`, with the project's dagster.yaml in it (SQLite storage in that folder)."""
-    home.mkdir(parents=True, exist_ok=True)
-    src, dest = PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
-    if not dest.exists() or dest.read_bytes() != src.read_bytes():
-        shutil.copyfile(src, dest)
+def open_instance(home: Path, settings: Settings) -> dg.DagsterInstance:
+    """The instance in `home`, with the dagster.yaml of the settings' deployment written there (the
+    project's dagster.yaml: SQLite in that folder; or PostgreSQL storage, whose server must answer:
+    DeploymentError, one line naming the connection, otherwise)."""
+    check_settings(settings)
+    write_instance_yaml(home, settings)
+    check_instance_storage(settings)
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
@@ -79,7 +84,10 @@ def materialize_keys(defs: dg.Definitions, instance: dg.DagsterInstance, keys: I
     graph = defs.resolve_asset_graph()
     wanted = set(keys)
     order = [k for level in graph.toposorted_asset_keys_by_level for k in sorted(level) if k in wanted]
-    job = defs.resolve_implicit_global_asset_job_def().with_logger_defs({"progress": progress_logger})
+    job = defs.resolve_implicit_global_asset_job_def()
+    on_ray = job.executor_def.name == "ray"
+    if not on_ray:  # in-process runs print the assets' own lines here; Ray steps log to their Ray jobs
+        job = job.with_logger_defs({"progress": progress_logger})
     batch = {BATCH_TAG: uuid.uuid4().hex[:12], **(tags or {})}
     results = []
     for key in order:
@@ -89,22 +97,47 @@ def materialize_keys(defs: dg.Definitions, instance: dg.DagsterInstance, keys: I
             label = key.to_user_string() + (f"[{partition}]" if partition else "")
             log(f"materializing {label}")
             own = (asset_config or {}).get(key.path[-1])
-            config = run_config | {"loggers": {"progress": {}}} | ({"ops": {key.path[-1]: {"config": own}}} if own else {})
-            res = job.execute_in_process(run_config=config, instance=instance, partition_key=partition,
-                                         asset_selection=[key], tags=run_tags, raise_on_error=False)
-            if not res.success:
-                raise RunFailed(label, res.run_id, _reason(res), write_run_log(instance, res.run_id))
-            step = StepResult(key.to_user_string(), partition, res.run_id)
-            for event in res.get_asset_materialization_events():
-                step.metadata = {k: _plain(v) for k, v in event.materialization.metadata.items()}
-            step.failed_checks = [e.check_name for e in res.get_asset_check_evaluations() if not e.passed]
+            config = run_config | ({} if on_ray else {"loggers": {"progress": {}}}) | (
+                {"ops": {key.path[-1]: {"config": own}}} if own else {})
+            execute = _execute_on_ray if on_ray else _execute_in_process
+            with execute(job, config, instance, key, partition, run_tags) as res:
+                if not res.success:
+                    raise RunFailed(label, res.run_id, _reason(res), write_run_log(instance, res.run_id))
+                step = StepResult(key.to_user_string(), partition, res.run_id)
+                for event in res.get_asset_materialization_events():
+                    step.metadata = {k: _plain(v) for k, v in event.materialization.metadata.items()}
+                step.failed_checks = [e.check_name for e in res.get_asset_check_evaluations() if not e.passed]
             if step.failed_checks:
                 log(f"  check failed: {', '.join(step.failed_checks)}")
             results.append(step)
     return results
 
 
-def _reason(res: dg.ExecuteInProcessResult) -> str:
+@contextlib.contextmanager
+def _execute_in_process(job: dg.JobDefinition, config: dict, instance: dg.DagsterInstance, key: dg.AssetKey,
+                        partition: str | None, tags: dict[str, str]) -> Iterator[dg.ExecuteInProcessResult]:
+    yield job.execute_in_process(run_config=config, instance=instance, partition_key=partition,
+                                 asset_selection=[key], tags=tags, raise_on_error=False)
+
+
+@contextlib.contextmanager
+def _execute_on_ray(job: dg.JobDefinition, config: dict, instance: dg.DagsterInstance, key: dg.AssetKey,
+                    partition: str | None, tags: dict[str, str]) -> Iterator[ExecutionResult]:
+    """One run with this process as its run worker and the definitions' executor (Ray) running its step:
+    the job is reconstructed from the code location, as every step process on the cluster does. Both
+    build the definitions from the instance folder's settings: DAGSTER_HOME, Dagster's own variable."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository  # not public in 1.13
+
+    os.environ["DAGSTER_HOME"] = instance.root_directory
+    recon = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs", str(PROJECT_ROOT))
+    if partition:
+        tags = {**tags, **job.get_tags_for_partition_key(partition, selected_asset_keys=[key])}
+    with dg.execute_job(recon.get_reconstructable_job(job.name), instance, run_config=config, tags=tags,
+                        asset_selection=[key], raise_on_error=False) as result:
+        yield result
+
+
+def _reason(res: ExecutionResult) -> str:
     """The first failed step's reason in one line: a Failure's description, else the root exception."""
     for event in res.all_events:
         if event.is_step_failure and event.step_failure_data:

@@ -18,6 +18,10 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = "spatialmix.toml"
 DEFAULT_DATA_ROOT = "playground/data"
+# Where the instance keeps runs and where steps execute (docs/deploy.md): SQLite and in-process steps;
+# PostgreSQL storage; PostgreSQL plus every run and step a Ray job on a Ray cluster.
+DEPLOYMENTS = ("embedded", "postgres", "ray")
+TABLES = ("sources", "deploy")  # settings that are TOML tables, not plain values
 
 
 class SettingsError(ValueError):
@@ -35,10 +39,18 @@ class Settings:
     recipe: str = "recipes/spatial_llava.toml"
     spatialqa_shards: int = 8
     finetune_preset: str = "llava-1.5-7b"   # or "tiny" (random small Llava on CPU)
-    launcher: str = "deepspeed"             # "deepspeed" or "python"
+    launcher: str = "deepspeed"             # "deepspeed", "python", or "ray" (Ray Train; deployment "ray")
     repository: str = ""                    # code repository URL for the UI's code links; "" = git's origin remote
     eval_baseline: str = ""                 # `evaluate`'s baseline (folder or hub id); "" = llava-hf/llava-1.5-7b-hf
+    deployment: str = "embedded"            # one of DEPLOYMENTS: the instance's storage and executor
+    ray_address: str = ""                   # deployment "ray": the cluster's dashboard URL or GCS address
+    ray_shard_cpus: int = 4                 # deployment "ray": CPUs (and image workers) of a shard step
+    postgres_host: str = "127.0.0.1"        # deployments "postgres"/"ray": the instance storage's server;
+    postgres_port: int = 5432               # its password only ever from DAGSTER_PG_PASSWORD (a secret,
+    postgres_user: str = "dagster"          # read through Dagster's `env:` reference)
+    postgres_db: str = "dagster"
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-source options, e.g. ocr_vqa.dataset_json
+    deploy: dict[str, Any] = field(default_factory=dict)  # Kubernetes manifests (`spatialmix deploy render`)
 
     def with_paths_resolved(self, base: Path) -> "Settings":
         """Relative paths resolved against `base` (the working directory of the command that wrote them)."""
@@ -73,6 +85,19 @@ def load_settings(home: Path | None = None) -> Settings:
     path = settings_path(home or instance_home())
     if not path.exists():
         return Settings().with_paths_resolved(Path.cwd())
+    return read_settings(path)
+
+
+def type_problem(key: str, value: Any) -> str | None:
+    """Why `value` cannot be the setting `key` (a known key), or None (a bool is no int, nor the reverse)."""
+    expected = dict if key in TABLES else type(getattr(Settings(), key))
+    if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+        return f"`{key}` must be {expected.__name__}, got {value!r}"
+    return None
+
+
+def read_settings(path: Path) -> Settings:
+    """The settings of one file, every key and type checked."""
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -81,24 +106,30 @@ def load_settings(home: Path | None = None) -> Settings:
     if unknown := sorted(set(data) - set(known)):
         raise SettingsError(f"{path}: unknown keys {unknown}; known: {sorted(known)}")
     for key, value in data.items():
-        expected = dict if key == "sources" else type(getattr(Settings(), key))
-        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
-            raise SettingsError(f"{path}: `{key}` must be {expected.__name__}, got {value!r}")
+        if problem := type_problem(key, value):
+            raise SettingsError(f"{path}: {problem}")
+    if data.get("deployment", "embedded") not in DEPLOYMENTS:
+        raise SettingsError(f"{path}: `deployment` must be one of {', '.join(DEPLOYMENTS)}, got {data['deployment']!r}")
     return Settings(**data)
+
+
+def settings_text(settings: Settings) -> str:
+    """The settings as the TOML file `load_settings` reads."""
+    lines = [f"# spatialmix settings of this Dagster instance (written by `spatialmix`; edit freely)."]
+    for f in dataclasses.fields(Settings):
+        if f.name not in TABLES:
+            lines.append(f"{f.name} = {_toml(getattr(settings, f.name))}")
+    for source, options in sorted(settings.sources.items()):
+        lines += _table(f"sources.{source}", options)
+    if settings.deploy:
+        lines += _table("deploy", settings.deploy)
+    return "\n".join(lines) + "\n"
 
 
 def save_settings(home: Path, settings: Settings) -> Path:
     """Write the settings file (atomically) so every later entry point on this instance uses them."""
-    lines = [f"# spatialmix settings of this Dagster instance (written by `spatialmix`; edit freely)."]
-    for f in dataclasses.fields(Settings):
-        value = getattr(settings, f.name)
-        if f.name != "sources":
-            lines.append(f"{f.name} = {_toml(value)}")
-    for source, options in sorted(settings.sources.items()):
-        lines.append(f"\n[sources.{source}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in sorted(options.items())]
     path = settings_path(home)
-    text = "\n".join(lines) + "\n"
+    text = settings_text(settings)
     if path.exists() and path.read_text() == text:
         return path  # unchanged: a re-run rewrites nothing
     home.mkdir(parents=True, exist_ok=True)
@@ -106,6 +137,15 @@ def save_settings(home: Path, settings: Settings) -> Path:
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def _table(name: str, values: dict[str, Any]) -> list[str]:
+    """`[name]` with its plain values, then its sub-tables (e.g. `[deploy.gpu_workers]`)."""
+    lines = [f"\n[{name}]"] + [f"{k} = {_toml(v)}" for k, v in sorted(values.items()) if not isinstance(v, dict)]
+    for key, value in sorted(values.items()):
+        if isinstance(value, dict):
+            lines += _table(f"{name}.{key}", value)
+    return lines
 
 
 def _toml(value: Any) -> str:

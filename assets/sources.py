@@ -20,6 +20,7 @@ from pipeline.sources.registry import SOURCES, overlap_sources
 
 from . import versions
 from .catalog import describe
+from .cluster import RayPlacement
 from .lib import metadata, picture, rows_table, table_metadata
 from .resources import Workspace
 
@@ -135,10 +136,12 @@ def _report_metadata(report: IngestReport, layout: Layout) -> dict[str, Any]:
     return out
 
 
-def _output_asset(source: Source) -> dg.AssetsDefinition:
+def _output_asset(source: Source, ray: RayPlacement) -> dg.AssetsDefinition:
     name = output_asset(source)
     partitioned = bool(source.shard_keys)
     what = "images and conversation records" if source.tables else "images into the data root (JPEG contract)"
+    # deployment "ray": image shards and hub conversions hold CPUs on a Ray node (records-only steps do not)
+    placed = source.family in ("images", "hub")
 
     @dg.asset(name=name, group_name=GROUPS[source.family],
               deps=[f"{source.name}_download", *(output_asset(SOURCES[n]) for n in source.needs)],
@@ -146,10 +149,11 @@ def _output_asset(source: Source) -> dg.AssetsDefinition:
               backfill_policy=dg.BackfillPolicy.multi_run(1) if partitioned else None,
               check_specs=_report_specs(source, name),
               description=f"Normalize {source.name}: {what}" + (", one shard per partition." if partitioned else "."),
+              **(ray.shard() if placed else {}),
               **describe("sources", {"python", "parquet", "jpeg"} if writes_images(source) else {"python", "parquet"},
                          source=source.name, family=source.family))
     def output(context: dg.AssetExecutionContext, workspace: Workspace) -> dg.MaterializeResult:
-        ctx = workspace.ingest_context(context.log.info)
+        ctx = workspace.ingest_context(context.log.info, ray.shard_workers if placed else None)
         with upstream_failures():
             if partitioned:
                 report = IngestReport(source.name, reused=True)
@@ -199,10 +203,14 @@ def _overlap_asset() -> dg.AssetsDefinition:
     return cauldron_overlap_asset
 
 
-def source_assets() -> list[dg.AssetsDefinition]:
-    """Built from the registry as it is when called (the definitions call it once)."""
-    made = [f(s) for s in SOURCES.values() for f in (_download_asset, _output_asset)
-            if s.family != "benchmark" or f is _download_asset]  # a benchmark's eval table: assets/evaluation.py
+def source_assets(ray: RayPlacement = RayPlacement()) -> list[dg.AssetsDefinition]:
+    """Built from the registry as it is when called (the definitions call it once); `ray`: what the
+    output steps ask of Ray under deployment "ray"."""
+    made = []
+    for source in SOURCES.values():
+        made.append(_download_asset(source))
+        if source.family != "benchmark":  # a benchmark's eval table: assets/evaluation.py
+            made.append(_output_asset(source, ray))
     return made + [coco_annotations_table, _overlap_asset()]
 
 

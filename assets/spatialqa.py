@@ -15,6 +15,7 @@ from spatialqa_gen.perception import PerceptionSpec
 from . import versions
 from .catalog import describe
 from .checks import nothing_to_check, problem_list
+from .cluster import RayPlacement
 from .lib import config_from, counts_table, metadata, picture, table_metadata
 from .resources import Workspace
 
@@ -38,11 +39,12 @@ def _partitions(shards: int) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(shard_keys(shards))
 
 
-def spatialqa_asset(shards: int) -> dg.AssetsDefinition:
+def spatialqa_asset(shards: int, ray: RayPlacement = RayPlacement()) -> dg.AssetsDefinition:
     @dg.asset(
         name="spatialqa",
         group_name="spatialqa",
         pool="gpu",
+        **ray.step(num_cpus=1, num_gpus=1),  # deployment "ray": a Ray job on a GPU node
         partitions_def=_partitions(shards),
         deps=["coco_images", "coco_annotations"],
         description="SpatialRGPT-style metric spatial QA (12 categories) with an auditable facts table.",
@@ -84,6 +86,11 @@ def spatialqa_asset(shards: int) -> dg.AssetsDefinition:
             out["contact_sheet"] = picture(contact_sheet(tiles, columns=3, size=200), "image/jpeg", "scenes and boxes")
         return dg.MaterializeResult(metadata=out, data_version=versions.of_markers([marker_path(layout, shard)]))
     return spatialqa
+
+
+# `dagster job backfill -j generate_spatialqa --all true`: one queued run per shard, like ingest_<source>.
+generate_spatialqa = dg.define_asset_job("generate_spatialqa", selection=["spatialqa"],
+                                         description="Spatial QA shards, for backfills.")
 
 
 def spatialqa_checks(shards: int) -> list[dg.AssetChecksDefinition]:

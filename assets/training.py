@@ -1,5 +1,6 @@
-"""The `finetune` asset: launches trainer.train (python or the deepspeed launcher) through Dagster
-Pipes. Rank 0 streams progress and the final metrics back; a failed run fails the asset with the
+"""The `finetune` asset: launches trainer.train (python or the deepspeed launcher, or under deployment
+"ray" Ray Train ranks on the cluster: `assets/cluster_finetune.py`) through Dagster Pipes. Rank 0
+streams progress and the final metrics back; a failed run fails the asset with the
 tail of its log. Training only starts on purpose: materialize `finetune`, run the `train` job, or
 turn on the opt-in sensor that follows new `mixture` materializations.
 
@@ -15,32 +16,40 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import dagster as dg
 from dagster._core.errors import DagsterPipesExecutionError  # not re-exported at top level in 1.13
 
 from assets import versions
 from assets.catalog import describe
+from assets.cluster import RayPlacement
 from assets.lib import choices, config_from, metadata, picture, rows_table
 from assets.mixture_checks import MIXTURE_CHECKS
 from assets.resources import Workspace
 from assets.settings import PROJECT_ROOT
 from trainer.config import PRESETS, TrainConfig
-from trainer.launch import LAUNCHERS
+from trainer.launch import LAUNCHERS, RAY
+
+if TYPE_CHECKING:
+    from dagster._core.pipes.client import PipesClientCompletedInvocation
 
 # The data root is the image folder; `mixture` and `output_dir` default to the layout's paths.
 _RESOLVED = {"image_folder"}
 Preset = choices("Preset", PRESETS)
-Launcher = choices("Launcher", LAUNCHERS)
 
-FinetuneConfig = config_from("FinetuneConfig", TrainConfig, exclude=_RESOLVED, optional=True, extra={
-    "preset": (Optional[Preset], None, "training preset; empty: the workspace's (settings file)"),
-    "launcher": (Optional[Launcher], None, "'deepspeed' (one process per GPU) or 'python' (one process); "
-                                           "empty: the workspace's"),
-    "num_gpus": (int, 0, "GPUs per node for the deepspeed launcher; 0: every GPU present"),
-    "hostfile": (str, "", "multi-node: a DeepSpeed hostfile ('host slots=8' per line)"),
-})
+
+def finetune_config(launchers: tuple[str, ...]) -> type[dg.Config]:
+    """The finetune's config: every TrainConfig field as an optional override, and the launch choices."""
+    launcher_help = "'deepspeed' (one process per GPU) or 'python' (one process)"
+    if RAY in launchers:
+        launcher_help = "'deepspeed' (one process per GPU), 'python' (one process) or 'ray' (Ray Train ranks on the cluster)"
+    return config_from("FinetuneConfig", TrainConfig, exclude=_RESOLVED, optional=True, extra={
+        "preset": (Optional[Preset], None, "training preset; empty: the workspace's (settings file)"),
+        "launcher": (Optional[choices("Launcher", launchers)], None, f"{launcher_help}; empty: the workspace's"),
+        "num_gpus": (int, 0, "GPUs per node for the deepspeed launcher (ranks in all for 'ray'); 0: every GPU present"),
+        "hostfile": (str, "", "multi-node: a DeepSpeed hostfile ('host slots=8' per line)"),
+    })
 
 
 def _mixture(context: dg.AssetExecutionContext, config: dg.Config) -> tuple[Path | None, list[str]]:
@@ -76,19 +85,27 @@ def _refuse(problems: list[str]) -> dg.Failure:
                       allow_retries=False)
 
 
-@dg.asset(
-    key="finetune", group_name="training", pool="gpu", deps=[dg.AssetKey("mixture")],
-    description="LLaVA-1.5 stage-2 finetune on the mixture (DeepSpeed ZeRO-3); metadata: loss curve (picture "
-                "and table), tokens/s per GPU, steps, checkpoint path.",
-    **describe("training", {"pytorch", "deepspeed"}),
-)
-def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,  # type: ignore[valid-type]
-             workspace: Workspace) -> dg.MaterializeResult:
+def finetune_asset(ray: RayPlacement = RayPlacement()) -> dg.AssetsDefinition:
+    """The `finetune` asset; under deployment "ray" its launchers include 'ray'."""
+    FinetuneConfig = finetune_config((*LAUNCHERS, RAY) if ray.enabled else LAUNCHERS)
+
+    @dg.asset(
+        key="finetune", group_name="training", pool="gpu", deps=[dg.AssetKey("mixture")],
+        description="LLaVA-1.5 stage-2 finetune on the mixture (DeepSpeed ZeRO-3); metadata: loss curve (picture "
+                    "and table), tokens/s per GPU, steps, checkpoint path.",
+        **describe("training", {"pytorch", "deepspeed"}),
+    )
+    def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,  # type: ignore[valid-type]
+                 workspace: Workspace) -> dg.MaterializeResult:
+        return _finetune(context, config, workspace)
+    return finetune
+
+
+def _finetune(context: dg.AssetExecutionContext, config: dg.Config, workspace: Workspace) -> dg.MaterializeResult:
     from pipeline.digests import sha256_file
     from trainer.config import preset_config
-    from trainer.launch import choose_launcher, training_command
-    from trainer.logtee import tail
-    from trainer.preflight import LaunchError, check_launch, gpus_present
+    from trainer.launch import training_command
+    from trainer.preflight import LaunchError, check_launch
 
     layout = workspace.layout()
     preset = config.preset.value if config.preset else workspace.finetune_preset
@@ -104,27 +121,58 @@ def finetune(context: dg.AssetExecutionContext, config: FinetuneConfig,  # type:
     train_config = dataclasses.replace(train_config, output_dir=str(output_dir.resolve()))
     requested = config.launcher.value if config.launcher else workspace.launcher
     hostfile = config.hostfile or None
-    needs_count = requested in LAUNCHERS and choose_launcher(train_config, requested) == "deepspeed" and not hostfile
-    try:
-        launch = check_launch(train_config, requested, config.num_gpus, hostfile, gpus_present() if needs_count else 0)
-    except LaunchError as err:
-        problems += err.problems
-    if problems:
+    launch = None
+    if requested == RAY and workspace.deployment != "ray":
+        problems.append("launcher 'ray' trains through Ray Train on the Ray cluster: it needs deployment 'ray'")
+    else:
+        try:
+            launch = check_launch(train_config, requested, config.num_gpus, hostfile,
+                                  _gpus(train_config, requested, hostfile, workspace.ray_address))
+        except LaunchError as err:
+            problems += err.problems
+    if problems or launch is None:
         raise _refuse(problems)
-    command = training_command(train_config, launch.launcher, launch.num_gpus, hostfile)
     log = output_dir / "logs" / f"{context.run.run_id}.log"
+    if launch.launcher == RAY:
+        from assets.cluster_finetune import finetune_on_ray
+
+        invocation = finetune_on_ray(context, train_config, launch.world_size, workspace.ray_address, log)
+    else:
+        invocation = _run_here(context, training_command(train_config, launch.launcher, launch.num_gpus, hostfile), log)
+    reported = invocation.get_materialize_result()
+    return dg.MaterializeResult(metadata=_metrics_metadata(reported.metadata or {}, output_dir, log, launch.launcher),
+                                data_version=versions.of_files([output_dir / "train_metrics.json"]))
+
+
+def _gpus(train_config: TrainConfig, launcher: str, hostfile: str | None, ray_address: str) -> int:
+    """The GPUs a launch can use, asked only where it matters: the Ray cluster's for ZeRO-3 ranks on
+    Ray, this machine's for the deepspeed launcher without a hostfile."""
+    from trainer.launch import choose_launcher
+    from trainer.preflight import gpus_present
+
+    if launcher == RAY:
+        if not train_config.zero3:
+            return 0
+        from assets.cluster import cluster_gpus
+
+        return cluster_gpus(ray_address)
+    if launcher in LAUNCHERS and choose_launcher(train_config, launcher) == "deepspeed" and not hostfile:
+        return gpus_present()
+    return 0
+
+
+def _run_here(context: dg.AssetExecutionContext, command: list[str], log: Path) -> "PipesClientCompletedInvocation":
+    """The launcher's command in a subprocess on this machine, its output copied to `log`."""
+    from trainer.logtee import tail
+
     context.log.info(f"launching: {' '.join(command)}")
     client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT), env={
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))})
     try:
-        invocation = client.run(context=context, command=[
-            sys.executable, "-m", "trainer.logtee", str(log), "--", *command])
+        return client.run(context=context, command=[sys.executable, "-m", "trainer.logtee", str(log), "--", *command])
     except DagsterPipesExecutionError as exc:
         raise dg.Failure(description=f"training failed: {exc}\n--- log tail ({log}) ---\n{tail(log)}",
                          metadata={"log": dg.MetadataValue.path(str(log))}) from exc
-    reported = invocation.get_materialize_result()
-    return dg.MaterializeResult(metadata=_metrics_metadata(reported.metadata or {}, output_dir, log, launch.launcher),
-                                data_version=versions.of_files([output_dir / "train_metrics.json"]))
 
 
 def _metrics_metadata(reported: dict, output_dir: Path, log: Path, launcher: str) -> dict:

@@ -1,5 +1,7 @@
 """The command line that starts training: plain python (one process: CPU, or one GPU without
-DeepSpeed) or the `deepspeed` launcher (one process per GPU; several nodes through a hostfile)."""
+DeepSpeed) or the `deepspeed` launcher (one process per GPU; several nodes through a hostfile). The
+third launcher, `ray`, is not a command on this machine: `trainer.ray_train` runs as a Ray job and
+Ray Train places the ranks on the cluster's nodes."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +12,7 @@ from pathlib import Path
 from trainer.config import TrainConfig, to_argv
 
 LAUNCHERS = ("python", "deepspeed")
+RAY = "ray"
 
 
 def choose_launcher(config: TrainConfig, requested: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainer.config import TrainConfig
-from trainer.launch import LAUNCHERS, choose_launcher
+from trainer.launch import LAUNCHERS, RAY, choose_launcher
 
 
 @dataclass(frozen=True)
@@ -83,38 +83,61 @@ def weight_problems(config: TrainConfig) -> list[str]:
     return problems
 
 
+def _ray_world(config: TrainConfig, num_gpus: int, hostfile: str | None, gpus: int, problems: list[str]) -> int:
+    """Ranks of a Ray Train launch: one per GPU of the cluster (`gpus`: how many it has) under ZeRO-3,
+    else `num_gpus` CPU ranks (the tiny preset's smoke run)."""
+    if hostfile:
+        problems.append("a hostfile is for the deepspeed launcher; Ray Train places the ranks itself")
+    if not config.zero3:
+        return max(num_gpus, 1)
+    if gpus == 0:
+        problems.append("launcher 'ray' with ZeRO-3 trains on GPU nodes and the Ray cluster has none")
+        return 0
+    if num_gpus > gpus:
+        problems.append(f"num_gpus {num_gpus} but the Ray cluster has {gpus} GPU(s)")
+    return num_gpus or gpus
+
+
+def _local_world(launcher: str, num_gpus: int, hostfile: str | None, gpus: int, problems: list[str]) -> int:
+    """Processes of a launch on this machine (or the hostfile's nodes)."""
+    if launcher != "deepspeed":
+        if num_gpus > 1:
+            problems.append(f"num_gpus {num_gpus} needs the deepspeed launcher (launcher 'python' runs one process)")
+        return 1
+    if hostfile:
+        try:
+            world = hostfile_slots(Path(hostfile))
+        except (OSError, ValueError) as err:
+            problems.append(f"hostfile: {err}")
+            return 0
+        if world == 0:
+            problems.append(f"hostfile {hostfile} lists no slots")
+        return world
+    if gpus == 0:
+        problems.append("the deepspeed launcher needs CUDA GPUs and this machine has none (the `tiny` "
+                        "preset with launcher 'python' trains on CPU)")
+        return 1
+    num_gpus = num_gpus or gpus
+    if num_gpus > gpus:
+        problems.append(f"num_gpus {num_gpus} but this machine has {gpus} GPU(s)")
+    return num_gpus
+
+
 def check_launch(config: TrainConfig, launcher: str, num_gpus: int, hostfile: str | None,
                  gpus: int) -> Launch:
     """The launch to run, or a LaunchError naming every problem. `num_gpus` 0 means every GPU present;
-    `gpus` is how many are present (see `gpus_present`)."""
+    `gpus` is how many are present (see `gpus_present`; for launcher 'ray': in the Ray cluster)."""
     problems = []
-    if launcher not in LAUNCHERS:
-        raise LaunchError([f"launcher must be one of {LAUNCHERS}, got {launcher!r}"])
+    if launcher not in (*LAUNCHERS, RAY):
+        raise LaunchError([f"launcher must be one of {(*LAUNCHERS, RAY)}, got {launcher!r}"])
     if not Path(config.mixture).is_file():
         problems.append(f"mixture {config.mixture}: no such file")
     problems += weight_problems(config)
-    launcher = choose_launcher(config, launcher)
-    world = 1
-    if launcher == "deepspeed":
-        if hostfile:
-            try:
-                world = hostfile_slots(Path(hostfile))
-            except (OSError, ValueError) as err:
-                world = 0
-                problems.append(f"hostfile: {err}")
-            else:
-                if world == 0:
-                    problems.append(f"hostfile {hostfile} lists no slots")
-        elif gpus == 0:
-            problems.append("the deepspeed launcher needs CUDA GPUs and this machine has none (the `tiny` "
-                            "preset with launcher 'python' trains on CPU)")
-        else:
-            num_gpus = num_gpus or gpus
-            if num_gpus > gpus:
-                problems.append(f"num_gpus {num_gpus} but this machine has {gpus} GPU(s)")
-            world = num_gpus
-    elif num_gpus > 1:
-        problems.append(f"num_gpus {num_gpus} needs the deepspeed launcher (launcher 'python' runs one process)")
+    if launcher == RAY:
+        world = _ray_world(config, num_gpus, hostfile, gpus, problems)
+    else:
+        launcher = choose_launcher(config, launcher)
+        world = _local_world(launcher, num_gpus, hostfile, gpus, problems)
     if world > 0:
         try:
             config.gradient_accumulation(world)
@@ -122,4 +145,5 @@ def check_launch(config: TrainConfig, launcher: str, num_gpus: int, hostfile: st
             problems.append(str(err))
     if problems:
         raise LaunchError(problems)
-    return Launch(launcher, world if launcher == "deepspeed" and not hostfile else 1, world)
+    spread = launcher == RAY or (launcher == "deepspeed" and not hostfile)  # else: one process, or the hostfile's
+    return Launch(launcher, world if spread else 1, world)

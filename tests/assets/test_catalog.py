@@ -31,10 +31,10 @@ def test_every_asset_has_owner_tags_kinds_and_a_linked_code_reference() -> None:
 
 def test_a_repository_that_is_not_on_github_or_gitlab_keeps_local_references(tmp_path: Path) -> None:
     from assets.catalog import with_code_references
-    from assets.training import finetune
+    from assets.training import finetune_asset
 
     for repository in (str(tmp_path), "file:///srv/git/spatialmix.git", "https://example.org/spatialmix"):
-        [asset] = with_code_references([finetune], repository)
+        [asset] = with_code_references([finetune_asset()], repository)
         [ref] = asset.specs_by_key[dg.AssetKey("finetune")].metadata["dagster/code_references"].code_references
         assert isinstance(ref, dg.LocalFileCodeReference) and ref.file_path.endswith("assets/training.py")
 

@@ -10,12 +10,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.cluster import RayPlacement
 from assets.mixture import mixture_asset
 from assets.mixture_checks import mixture_checks
 from assets.resources import Workspace
-from assets.training import FinetuneConfig, finetune
+from assets.training import finetune_asset, finetune_config
 from tests.assets.test_mixture_asset import recipe_file, write_component
 from trainer.config import TrainConfig
+from trainer.launch import LAUNCHERS
+
+finetune = finetune_asset()
 
 
 @pytest.fixture()
@@ -83,13 +87,16 @@ def test_a_mixture_and_finetune_in_one_run_stop_at_a_failed_blocking_check(tmp_p
 
 
 def test_launchpad_offers_choices_and_stays_derived_from_train_config() -> None:
-    fields = FinetuneConfig.model_fields
+    fields = finetune_config(LAUNCHERS).model_fields
     assert {f.name for f in dataclasses.fields(TrainConfig)} - {"image_folder"} <= set(fields)
     assert fields["num_gpus"].default == 0  # every GPU present
     schema = finetune.op.config_schema.config_type.fields
     for name, expected in (("preset", {"tiny", "llava-1.5-7b"}), ("launcher", {"python", "deepspeed"})):
         enum = schema[name].config_type.inner_type  # optional: empty means the workspace's
         assert {v.config_value for v in enum.enum_values} == expected
+    on_ray = finetune_asset(RayPlacement(enabled=True)).op.config_schema.config_type.fields  # deployment "ray"
+    assert {v.config_value for v in on_ray["launcher"].config_type.inner_type.enum_values} == {"python", "deepspeed",
+                                                                                              "ray"}
     with pytest.raises(dg.DagsterInvalidConfigError, match="not in enum"):
         dg.materialize([finetune], resources={"workspace": Workspace(data_root="/nonexistent")},
                        run_config={"ops": {"finetune": {"config": {"preset": "huge"}}}})

@@ -11,8 +11,10 @@ import pytest
 from assets.resources import Workspace
 from assets.graph import build_definitions
 from assets.settings import Settings
-from assets.training import finetune, train, train_on_new_mixture
+from assets.training import finetune_asset, train, train_on_new_mixture
 from trainer.synthetic import write_synthetic_mixture
+
+finetune = finetune_asset()
 
 
 def _materialize(tmp_path: Path, mixture: Path) -> tuple[dg.ExecuteInProcessResult, list[str]]:

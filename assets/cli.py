@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("settings", help="show the instance's settings, or change them with --set key=value")
     p.add_argument("--data-root", help="the data root whose instance to use (default ./playground/data)")
-    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", type=cli_args.setting)
+    p.add_argument("--set", nargs="*", action="extend", metavar="KEY=VALUE", type=cli_args.setting)
     p.set_defaults(func=cmd_settings)
 
     add_judge_parser(sub)

@@ -138,3 +138,9 @@ def test_run_sample_main_job_twice(tmp_path, dagster_home):
     downloads = [line for line in second.stdout.splitlines() if "_download " in line]
     assert downloads and all("fetched_now=0" in line or "fetched_now" not in line for line in downloads)
     assert _outputs(playground) == before, "a second run rewrites nothing"
+
+
+def test_settings_set_may_be_repeated(tmp_path, dagster_home, capsys):
+    assert main(["settings", "--set", "workers=3", "--set", "launcher=python", "scene_pool="]) == 0
+    text = capsys.readouterr().out
+    assert "workers = 3" in text and 'launcher = "python"' in text and 'scene_pool = ""' in text

@@ -4,7 +4,9 @@ binaries, initdb into a temp folder) and a Ray cluster of several nodes on one m
 context managers that stop exactly the processes they started."""
 from __future__ import annotations
 
+import argparse
 import glob
+import json
 import os
 import secrets
 import shutil
@@ -56,12 +58,13 @@ class LocalPostgres:
     """A throwaway PostgreSQL on 127.0.0.1 with one password-protected role and database. PostgreSQL
     refuses to run as root, so under root the server runs as the `postgres` system user."""
 
-    def __init__(self, user: str = "dagster", db: str = "dagster") -> None:
+    def __init__(self, user: str = "dagster", db: str = "dagster", port: int = 0, password: str = "") -> None:
+        """`port` and `password` name a server already running (`running_services`); entering the
+        context starts a new one."""
         self.user, self.db = user, db
-        self.password = secrets.token_urlsafe(16)
-        self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="spatialmix-pg-"))
-        self.data, self.sockets = self.root / "data", self.root / "run"
+        self.password = password or secrets.token_urlsafe(16)
+        self.port = port or free_port()
+        self._root: Path | None = None  # the started server's folder (data, sockets, log)
 
     def _as_owner(self, *cmd: str) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
@@ -84,8 +87,23 @@ class LocalPostgres:
             raise
         return self
 
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            raise RuntimeError("this PostgreSQL was not started here")
+        return self._root
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def sockets(self) -> Path:
+        return self.root / "run"
+
     def _start(self) -> None:
-        self.sockets.mkdir(parents=True)
+        self._root = Path(tempfile.mkdtemp(prefix="spatialmix-pg-"))
+        self.sockets.mkdir()
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
             shutil.chown(self.sockets, "postgres", "postgres")
@@ -124,9 +142,12 @@ class LocalPostgres:
             conn.close()
 
     def __exit__(self, *exc: object) -> None:
+        if self._root is None:
+            return  # nothing was started
         subprocess.run(self._as_owner(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"),
                        capture_output=True, timeout=120)
         shutil.rmtree(self.root, ignore_errors=True)
+        self._root = None
 
 
 @dataclass
@@ -231,3 +252,64 @@ def _group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+# The services file that `.ci/run` has `python -m sample.services` write once PostgreSQL and the Ray
+# cluster are up; the test fixtures use those services when it is set, and start their own otherwise.
+SERVICES_ENV = "SPATIALMIX_TEST_SERVICES"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def two_node_cluster(postgres: LocalPostgres) -> LocalRayCluster:
+    """The tests' cluster: head (1 CPU) and one worker (1 CPU, 1 logical GPU: the node `spatialqa` must
+    land on). The nodes carry what the pods of a real deployment carry: the database password, the code."""
+    env = {**postgres.env(), "PYTHONPATH": str(PROJECT_ROOT)}
+    return LocalRayCluster(head_cpus=1, workers=[{"num_cpus": 1, "num_gpus": 1}], env=env)
+
+
+def running_services() -> tuple[LocalPostgres, LocalRayCluster] | None:
+    """The services described by $SPATIALMIX_TEST_SERVICES (the password: $DAGSTER_PG_PASSWORD, never in
+    the file), or None when it is not set."""
+    path = os.environ.get(SERVICES_ENV)
+    if not path:
+        return None
+    info = json.loads(Path(path).read_text())
+    password = os.environ.get("DAGSTER_PG_PASSWORD")
+    if not password:
+        raise RuntimeError(f"{SERVICES_ENV} is set but DAGSTER_PG_PASSWORD is not: the server's password")
+    postgres = LocalPostgres(info["postgres_user"], info["postgres_db"], info["postgres_port"], password)
+    cluster = LocalRayCluster(gcs_address=info["gcs_address"], dashboard_url=info["dashboard_url"],
+                              nodes=[RayNode(n["name"], Path(n["temp_dir"]), n["pgid"], n["node_id"])
+                                     for n in info["nodes"]])
+    return postgres, cluster
+
+
+def serve(path: Path) -> None:
+    """Start PostgreSQL (password from $DAGSTER_PG_PASSWORD) and the tests' two-node Ray cluster, write
+    `path` (atomically, once both are up), hold them until SIGTERM or SIGINT, then stop both."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    password = os.environ.get("DAGSTER_PG_PASSWORD")
+    if not password:
+        raise SystemExit("DAGSTER_PG_PASSWORD must be set: the password of the server's role")
+    with LocalPostgres(password=password) as postgres, two_node_cluster(postgres) as cluster:
+        info = {**{k: postgres.settings()[k] for k in ("postgres_port", "postgres_user", "postgres_db")},
+                "gcs_address": cluster.gcs_address, "dashboard_url": cluster.dashboard_url,
+                "nodes": [{"name": n.name, "temp_dir": str(n.temp_dir), "pgid": n.pgid, "node_id": n.node_id}
+                          for n in cluster.nodes]}
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.write_text(json.dumps(info, indent=1))
+        os.replace(tmp, path)
+        print(f"services up: PostgreSQL on 127.0.0.1:{postgres.port}, Ray at {cluster.dashboard_url}", flush=True)
+        while not stop:
+            time.sleep(0.5)
+    path.unlink(missing_ok=True)
+    print("services stopped", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="PostgreSQL and a two-node Ray cluster on loopback, for the "
+                                                 "cluster tests (.ci/run), held until SIGTERM")
+    parser.add_argument("--state", type=Path, required=True, help="the services file to write")
+    serve(parser.parse_args().state)

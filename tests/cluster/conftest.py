@@ -1,5 +1,6 @@
-"""Real services for the cluster tests, started and stopped by the fixtures themselves: PostgreSQL on
-loopback (Debian's binaries), a two-node Ray cluster on loopback, and the Dagster daemon."""
+"""Real services for the cluster tests: PostgreSQL on loopback (Debian's binaries) and a two-node Ray
+cluster on loopback, those that .ci/run started (sample/services.py, $SPATIALMIX_TEST_SERVICES) or
+else started and stopped by the fixtures themselves; and the Dagster daemon."""
 from __future__ import annotations
 
 import contextlib
@@ -14,23 +15,26 @@ from typing import Any, Callable, Iterator
 import dagster as dg
 import pytest
 
-from sample.services import LocalPostgres, LocalRayCluster, instance_env
+from sample.services import LocalPostgres, LocalRayCluster, instance_env, running_services, two_node_cluster
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[LocalPostgres]:
+    if running := running_services():  # started by .ci/run
+        yield running[0]
+        return
     with LocalPostgres() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def ray_cluster(postgres: LocalPostgres) -> Iterator[LocalRayCluster]:
-    """Head (1 CPU) and one worker (1 CPU, 1 logical GPU: the node `spatialqa` must land on). The nodes
-    carry what the pods of a real deployment carry: the database password and the code."""
-    env = {**postgres.env(), "PYTHONPATH": str(PROJECT_ROOT)}
-    with LocalRayCluster(head_cpus=1, workers=[{"num_cpus": 1, "num_gpus": 1}], env=env) as cluster:
+    if running := running_services():
+        yield running[1]
+        return
+    with two_node_cluster(postgres) as cluster:
         yield cluster
 
 

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Iterator, Mapping
 
 from pipeline.layout import Layout
 from pipeline.sources.base import DownloadReport, IngestContext, IngestReport
-from pipeline.sources.hub import HubFile
+from pipeline.sources.hub import HubRepoFiles
 
 FAMILY = "benchmark"
 RENDERED = "rendered_heldout"  # the held-out rendered benchmark (evaluation/rendered.py), built by `evaluate`
 
 
 @dataclass(frozen=True)
-class BenchmarkDataset:
+class BenchmarkDataset(HubRepoFiles):
     """One benchmark on the hub, read from Parquet files of its repo (the picture embedded)."""
 
     name: str
@@ -46,16 +46,6 @@ class BenchmarkDataset:
         """No conversation tables: what keeps a benchmark out of every mixture."""
         return {}
 
-    # What `hub_parquet.download` needs of a source: the folder of a split, a file, where the lock lives.
-    def folder_of(self, split: str) -> str:
-        return str(PurePosixPath(self.splits[split]).parent)
-
-    def file(self, filename: str, commit: str) -> HubFile:
-        return HubFile(self.repo_id, filename, commit)
-
-    def lock_path(self, layout: Layout) -> Path:
-        return layout.cache(self.name) / "files.json"
-
     def eval_dir(self, layout: Layout) -> Path:
         """Where its eval table is written (the `evaluate` asset reads it from here)."""
         return layout.tables(self.name)
@@ -63,7 +53,7 @@ class BenchmarkDataset:
     def download(self, ctx: IngestContext) -> DownloadReport:
         from pipeline.sources import hub_parquet
 
-        lock, results = hub_parquet.download(self, ctx.layout, ctx.mirror, ctx.log)  # type: ignore[arg-type]
+        lock, results = hub_parquet.download(self, ctx.layout, ctx.mirror, ctx.log)
         return DownloadReport(results, {"repo_id": self.repo_id, "revision": self.revision, "commit": lock.commit,
                                         "observed": self.observed,
                                         "files": [f for split in self.splits for f in lock.files[split]]})

@@ -13,12 +13,16 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from ..atomic import write_text
 from ..fetch import Expected, FetchResult, fetch, fetch_upstream
 from ..progress import Log, default_log
 from .base import SourceError
+
+if TYPE_CHECKING:
+    from ..layout import Layout
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
 
@@ -86,3 +90,23 @@ class HubFile:
         local = hf_hub_download(self.repo_id, self.filename, repo_type=self.repo_type, revision=commit)
         # hub cache -> our cache through the same verified, atomic copy as any other file
         return fetch(os.fspath(local), dest, expected, identity=f"{self.mirror_location()}@{commit}", log=log), commit
+
+
+class HubRepoFiles:
+    """What `hub_parquet.download` needs of a source: the repo folder of a split, one file of the repo at
+    a commit, and where the locked file list lives. Mixed into the source dataclasses that have `name`,
+    `repo_id`, `revision` and `splits` (split -> glob over repo paths)."""
+
+    name: str
+    repo_id: str
+    revision: str
+    splits: dict[str, str]
+
+    def folder_of(self, split: str) -> str:
+        return str(PurePosixPath(self.splits[split]).parent)
+
+    def file(self, filename: str, commit: str) -> HubFile:
+        return HubFile(self.repo_id, filename, commit)
+
+    def lock_path(self, layout: "Layout") -> Path:
+        return layout.cache(self.name) / "files.json"

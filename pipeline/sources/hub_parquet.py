@@ -19,7 +19,7 @@ import fnmatch
 import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import pyarrow.parquet as pq
 
@@ -29,11 +29,8 @@ from ..fetch import Expected, FetchResult
 from ..layout import Layout
 from ..progress import Log, default_log
 from ..verify import redact
-from .hub import resolve_revision
+from .hub import HubRepoFiles, resolve_revision
 from .hub_files import Entry, list_hub, list_mirror, local_sha, log_dropped, mirror_root, validate_split
-
-if TYPE_CHECKING:
-    from .hub_source import HubDataset
 
 READ_BUFFER = 1 << 20  # buffered (not pre-buffered) column reads: pages stream instead of whole chunks
 
@@ -56,7 +53,7 @@ class Locked:
         return [layout.cache(source) / PurePosixPath(f).name for f in self.files[split]]
 
 
-def resolve_files(ds: "HubDataset", mirror: str | None, cache: Path, log: Log = default_log) -> Locked:
+def resolve_files(ds: HubRepoFiles, mirror: str | None, cache: Path, log: Log = default_log) -> Locked:
     """The validated files of every split at the source's revision, in shard order."""
     if mirror:
         commit = "mirror"
@@ -82,7 +79,7 @@ def resolve_files(ds: "HubDataset", mirror: str | None, cache: Path, log: Log = 
     return Locked(commit, files, dropped, expected)
 
 
-def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
+def read_lock(ds: HubRepoFiles, layout: Layout) -> Locked:
     path = ds.lock_path(layout)
     if not path.exists():
         raise FileNotFoundError(f"{ds.name}: not downloaded yet ({path} missing)")
@@ -90,7 +87,7 @@ def read_lock(ds: "HubDataset", layout: Layout) -> Locked:
     return Locked(data["commit"], data["files"], data.get("dropped", {}), data.get("expected", {}))
 
 
-def _revalidate(ds: "HubDataset", lock: Locked, layout: Layout) -> None:
+def _revalidate(ds: HubRepoFiles, lock: Locked, layout: Layout) -> None:
     """The downloaded set once more, every file with its sha256, before any row is read."""
     for split in ds.splits:
         local = lock.local(layout, ds.name, split)
@@ -99,7 +96,7 @@ def _revalidate(ds: "HubDataset", lock: Locked, layout: Layout) -> None:
         validate_split(ds.name, split, entries)
 
 
-def download(ds: "HubDataset", layout: Layout, mirror: str | None,
+def download(ds: HubRepoFiles, layout: Layout, mirror: str | None,
              log: Log = default_log) -> tuple[Locked, list[FetchResult]]:
     """Fetch every parquet file of every split into `<cache>/<source>/` and lock the file list.
 

@@ -5,13 +5,11 @@ and every file is ingested as its own step (`hub_ingest`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
-from ..layout import Layout
 from ..records import Rejection
 from .base import DownloadReport, IngestContext, IngestReport
-from .hub import HubFile
+from .hub import HubRepoFiles
 
 # A row converter: the Parquet row (a dict) -> LLaVA turns ("<image>\n" already on the first human turn)
 # or the reason it cannot become a record.
@@ -19,7 +17,7 @@ Converter = Callable[[dict[str, Any]], "list[dict[str, str]] | Rejection"]
 
 
 @dataclass(frozen=True)
-class HubDataset:
+class HubDataset(HubRepoFiles):
     """One source backed by Parquet files of a hub dataset repo."""
 
     name: str                    # our source name: data root folder, tables folder, asset prefix
@@ -46,15 +44,6 @@ class HubDataset:
         if len(self.splits) == 1:
             return {split: "conversations.parquet" for split in self.splits}
         return {split: f"conversations-{split}.parquet" for split in self.splits}
-
-    def folder_of(self, split: str) -> str:
-        return str(PurePosixPath(self.splits[split]).parent)
-
-    def file(self, filename: str, commit: str) -> HubFile:
-        return HubFile(self.repo_id, filename, commit)
-
-    def lock_path(self, layout: Layout) -> Path:
-        return layout.cache(self.name) / "files.json"
 
     def download(self, ctx: IngestContext) -> DownloadReport:
         from . import hub_parquet

@@ -16,6 +16,7 @@ from pipeline.fetch import Expected, FetchError, fetch, mirror_url
 from pipeline.sources.remote import RemoteFile
 from pipeline.verify import INDEX_NAME
 from sample.server import MirrorHandler, MirrorServer
+from tests.pipeline.test_fetch import DropOnceHandler
 
 UPSTREAM = "https://host.example/files/images.zip"
 QUIET = lambda _: None  # noqa: E731
@@ -121,34 +122,18 @@ def test_a_part_of_another_file_or_too_long_is_discarded(tmp_path, mirror):
         assert not part.exists() and not meta.exists()
 
 
-class CutOnceHandler(MirrorHandler):
-    """Sends the first response only half-way, then closes the connection."""
-
-    cut: list[bool] = []
-
-    def send_body(self, data: bytes) -> None:
-        if not self.cut:
-            self.cut.append(True)
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return
-        self.wfile.write(data)
-
-
-class IgnoresIfRangeHandler(CutOnceHandler):
+class IgnoresIfRangeHandler(DropOnceHandler):
     def do_GET(self) -> None:
         del self.headers["If-Range"]
         super().do_GET()
 
 
-@pytest.mark.parametrize("handler", [CutOnceHandler, IgnoresIfRangeHandler])
+@pytest.mark.parametrize("handler", [DropOnceHandler, IgnoresIfRangeHandler])
 def test_a_stale_head_is_not_joined_to_a_fresh_tail(tmp_path, mirror, handler):
     """The upstream file changed after a cut download: the server sends it whole (If-Range), or, when it
     ignores If-Range, its new ETag gives the change away and the download starts over."""
     root, _ = mirror
-    handler.cut = []
+    handler.dropped = []
     dest = tmp_path / "images.zip"
     with MirrorServer(root, handler) as server:
         url = mirror_url(UPSTREAM, server.url)

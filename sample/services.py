@@ -5,6 +5,7 @@ context managers that stop exactly the processes they started."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import json
 import os
@@ -279,8 +280,7 @@ def running_services() -> tuple[LocalPostgres, LocalRayCluster] | None:
         raise RuntimeError(f"{SERVICES_ENV} is set but DAGSTER_PG_PASSWORD is not: the server's password")
     postgres = LocalPostgres(info["postgres_user"], info["postgres_db"], info["postgres_port"], password)
     cluster = LocalRayCluster(gcs_address=info["gcs_address"], dashboard_url=info["dashboard_url"],
-                              nodes=[RayNode(n["name"], Path(n["temp_dir"]), n["pgid"], n["node_id"])
-                                     for n in info["nodes"]])
+                              nodes=[RayNode(**{**n, "temp_dir": Path(n["temp_dir"])}) for n in info["nodes"]])
     return postgres, cluster
 
 
@@ -296,10 +296,9 @@ def serve(path: Path) -> None:
     with LocalPostgres(password=password) as postgres, two_node_cluster(postgres) as cluster:
         info = {**{k: postgres.settings()[k] for k in ("postgres_port", "postgres_user", "postgres_db")},
                 "gcs_address": cluster.gcs_address, "dashboard_url": cluster.dashboard_url,
-                "nodes": [{"name": n.name, "temp_dir": str(n.temp_dir), "pgid": n.pgid, "node_id": n.node_id}
-                          for n in cluster.nodes]}
+                "nodes": [dataclasses.asdict(n) for n in cluster.nodes]}
         tmp = path.with_name(f".{path.name}.part")
-        tmp.write_text(json.dumps(info, indent=1))
+        tmp.write_text(json.dumps(info, indent=1, default=str))  # default: the nodes' temp folders
         os.replace(tmp, path)
         print(f"services up: PostgreSQL on 127.0.0.1:{postgres.port}, Ray at {cluster.dashboard_url}", flush=True)
         while not stop:
